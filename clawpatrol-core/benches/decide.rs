@@ -1,0 +1,2 @@
+//! `decide()` benchmark (filled once the engine lands).
+fn main() {}

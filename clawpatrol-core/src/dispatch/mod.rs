@@ -1,0 +1,1 @@
+//! Endpoint resolution by host and credential dispatch (pure functions).

@@ -1,0 +1,15 @@
+//! Typed facts per facet, the `Action` that carries them, and the field schema.
+
+pub mod action;
+pub mod http;
+pub mod k8s;
+pub mod schema;
+pub mod sql;
+pub mod ssh;
+
+pub use action::{Action, ActionError, Facts};
+pub use http::HttpFacts;
+pub use k8s::K8sFacts;
+pub use schema::{Activation, Facet, Family, FieldId, FieldMeta, FieldType, FieldValue, UnknownCause};
+pub use sql::SqlFacts;
+pub use ssh::SshFacts;
