@@ -1,7 +1,4 @@
-//! clawpatrol-core: the policy engine of clawpatrol.
-//!
-//! Load Claw Patrol HCL into a compiled [`Policy`], build an [`Action`] from facts, and
-//! [`Policy::decide`] it. No network I/O and no async runtime live here.
+#![doc = include_str!("../README.md")]
 
 pub mod cel;
 pub mod config;
@@ -10,5 +7,5 @@ pub mod engine;
 pub mod facts;
 
 pub use config::{ConfigError, Diagnostic, Location, Severity};
-// ENGINE-EXPORTS
+pub use engine::{Decision, Policy, StepResult, Trace, TraceStep, Verdict};
 pub use facts::{Action, Facts, Family};
