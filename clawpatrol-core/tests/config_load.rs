@@ -7,7 +7,9 @@ use clawpatrol_core::config::{load_path, load_source, Loaded, Severity};
 use clawpatrol_core::Family;
 
 fn data(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(p)
 }
 
 fn clean(l: &Loaded) {
@@ -47,7 +49,10 @@ fn minimal_config_decodes_to_the_model() {
     assert_eq!(c.credentials[1].kind, "postgres_credential");
     assert_eq!(c.credentials[1].disambiguators["user"], "agent_ro");
 
-    assert_eq!(c.approvers[0].attrs["channel"], AttrValue::Str("#ops".into()));
+    assert_eq!(
+        c.approvers[0].attrs["channel"],
+        AttrValue::Str("#ops".into())
+    );
 
     let rules: Vec<_> = c.rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(rules, ["github-reads", "github-writes", "pg-default"]);
@@ -58,14 +63,20 @@ fn minimal_config_decodes_to_the_model() {
     let cond = r0.condition.as_ref().unwrap();
     assert_eq!(cond.text, "http.method in ['GET', 'HEAD']");
     let start = cond.content_start.unwrap();
-    assert_eq!(&c.sources[0].text()[start..start + cond.text.len()], cond.text);
+    assert_eq!(
+        &c.sources[0].text()[start..start + cond.text.len()],
+        cond.text
+    );
     assert_eq!(
         c.rules[1].outcome,
         Outcome::Approve(vec!["human_approver.ops".into()])
     );
     assert_eq!(c.rules[2].priority, -100);
     assert_eq!(c.rules[2].outcome, Outcome::Deny);
-    assert_eq!(c.rules[2].reason.as_deref(), Some("explicit allow required"));
+    assert_eq!(
+        c.rules[2].reason.as_deref(),
+        Some("explicit allow required")
+    );
     assert_eq!(c.rules[2].family, Family::Sql);
 
     assert_eq!(c.profiles[0].name, "default");
@@ -114,7 +125,11 @@ fn empty_directory_is_an_error_naming_it() {
     let err = load_path(&dir).unwrap_err();
     let d = err.first().unwrap();
     assert_eq!(d.summary, "no HCL config files found");
-    assert!(d.detail.as_ref().unwrap().contains(&dir.display().to_string()));
+    assert!(d
+        .detail
+        .as_ref()
+        .unwrap()
+        .contains(&dir.display().to_string()));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -208,9 +223,15 @@ fn every_type_loads_with_its_attributes() {
     );
     assert_eq!(judge.attrs["credential"], AttrValue::Str("anth".into()));
     let ops = &c.approvers[1];
-    assert!(matches!(&ops.attrs["async_grant"], AttrValue::Block(b) if b["max_body_bytes"] == AttrValue::Int(65536)));
+    assert!(
+        matches!(&ops.attrs["async_grant"], AttrValue::Block(b) if b["max_body_bytes"] == AttrValue::Int(65536))
+    );
 
-    let t: Vec<_> = c.tunnels.iter().map(|t| (t.kind.as_str(), t.share.as_str(), t.keepalive_secs)).collect();
+    let t: Vec<_> = c
+        .tunnels
+        .iter()
+        .map(|t| (t.kind.as_str(), t.share.as_str(), t.keepalive_secs))
+        .collect();
     assert_eq!(
         t,
         [
@@ -230,7 +251,10 @@ fn every_type_loads_with_its_attributes() {
     let w = &c.rules[1];
     assert!(w.disabled);
     assert_eq!(w.priority, 10);
-    assert_eq!(w.condition.as_ref().unwrap().text, "http.method == \"POST\"\n");
+    assert_eq!(
+        w.condition.as_ref().unwrap().text,
+        "http.method == \"POST\"\n"
+    );
     assert_eq!(w.condition.as_ref().unwrap().content_start, None);
     assert_eq!(
         w.outcome,

@@ -313,7 +313,7 @@ pub(crate) fn decode_body(
         }
     }
     for field in schema.iter().flat_map(|s| s.iter()) {
-        if field.required && !out.map.contains_key(field.name) {
+        if field.required && !out.map.contains_key(field.name) && !body.has_attribute(field.name) {
             ctx.report(
                 file,
                 &header,
