@@ -93,9 +93,9 @@ pub(crate) fn from_expr(expr: &Expression, src: &str) -> Val {
         },
         Expression::String(s) => {
             let text = s.value().to_string();
-            let one_to_one = src
-                .get(span.clone())
-                .is_some_and(|raw| raw.len() == text.len() + 2 && raw[1..raw.len() - 1] == text);
+            let one_to_one = src.get(span.clone()).is_some_and(|raw| {
+                raw.len() == text.len() + 2 && raw.get(1..raw.len() - 1) == Some(text.as_str())
+            });
             ValKind::Str {
                 text,
                 content_start: one_to_one.then_some(span.start + 1),
