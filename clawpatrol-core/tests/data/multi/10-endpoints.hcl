@@ -1,0 +1,6 @@
+endpoint "https" "api" { hosts = ["api.example.com"] }
+
+rule "z-zero" {
+  endpoint = https.api
+  verdict  = "deny"
+}

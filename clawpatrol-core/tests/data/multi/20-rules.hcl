@@ -1,0 +1,9 @@
+rule "b-first" {
+  endpoint = https.api
+  verdict  = "allow"
+}
+
+rule "a-second" {
+  endpoint = https.api
+  verdict  = "deny"
+}
