@@ -8,7 +8,7 @@ use clawpatrol_core::{Policy, StepResult, Verdict};
 
 fn policy(body: &str) -> Policy {
     let text = format!(
-        r#"schema_version = 1
+        r##"schema_version = 1
 endpoint "https" "api" {{ hosts = ["api.example.com"] }}
 endpoint "https" "wild" {{ hosts = ["*.example.com"] }}
 endpoint "https" "deep" {{ hosts = ["*.deep.example.com"] }}
@@ -28,7 +28,7 @@ approver "llm_approver" "judge" {{
 }}
 profile "default" {{ credentials = [bearer_token.pat, bearer_token.pat-ro] }}
 {body}
-"#
+"##
     );
     match Policy::from_source("test.hcl", &text) {
         Ok(p) => p,
@@ -80,20 +80,28 @@ fn rule_of(p: &Policy, a: &Action) -> (String, String) {
 fn higher_priority_first_then_declaration_order() {
     let p = policy(
         r#"
-rule "low"    { endpoint = https.api
+rule "low"    {
+  endpoint = https.api
                 priority = 1
-                verdict  = "deny" }
-rule "tie-a"  { endpoint = https.api
+                verdict  = "deny"
+}
+rule "tie-a"  {
+  endpoint = https.api
                 priority = 5
                 condition = "http.method == 'GET'"
-                verdict  = "allow" }
-rule "tie-b"  { endpoint = https.api
+                verdict  = "allow"
+}
+rule "tie-b"  {
+  endpoint = https.api
                 priority = 5
-                verdict  = "deny" }
-rule "high"   { endpoint = https.api
+                verdict  = "deny"
+}
+rule "high"   {
+  endpoint = https.api
                 priority = 10
                 condition = "http.path == '/admin'"
-                verdict  = "deny" }
+                verdict  = "deny"
+}
 "#,
     );
     assert_eq!(p.rules_for("https.api").unwrap(), vec!["high", "tie-a", "tie-b", "low"]);
@@ -106,9 +114,11 @@ rule "high"   { endpoint = https.api
 fn disabled_rules_are_skipped_and_no_match_allows() {
     let p = policy(
         r#"
-rule "off" { endpoint = https.api
+rule "off" {
+  endpoint = https.api
              disabled = true
-             verdict  = "deny" }
+             verdict  = "deny"
+}
 "#,
     );
     let d = p.decide_traced(&http("GET", "/", ""));
@@ -122,10 +132,12 @@ rule "off" { endpoint = https.api
 fn credential_pin_is_checked_before_the_condition() {
     let p = policy(
         r#"
-rule "ro-reads-only" { endpoint   = https.api
+rule "ro-reads-only" {
+  endpoint   = https.api
                        credential = bearer_token.pat-ro
                        condition  = "http.method != 'GET'"
-                       verdict    = "deny" }
+                       verdict    = "deny"
+}
 "#,
     );
     let a = http("POST", "/", "");
@@ -140,8 +152,10 @@ rule "ro-reads-only" { endpoint   = https.api
 fn approve_chain_is_returned_as_data() {
     let p = policy(
         r#"
-rule "review" { endpoint = https.api
-                approve  = [llm_approver.judge, human_approver.ops, builtin.dashboard] }
+rule "review" {
+  endpoint = https.api
+                approve  = [llm_approver.judge, human_approver.ops, builtin.dashboard]
+}
 "#,
     );
     let d = p.decide(&http("GET", "/", ""));
@@ -159,12 +173,16 @@ rule "review" { endpoint = https.api
 fn deny_reason_and_agent_text() {
     let p = policy(
         r#"
-rule "r1" { endpoint = https.api
+rule "r1" {
+  endpoint = https.api
             condition = "http.path == '/a'"
             verdict = "deny"
-            reason = "no a" }
-rule "r2" { endpoint = https.api
-            verdict = "deny" }
+            reason = "no a"
+}
+rule "r2" {
+  endpoint = https.api
+            verdict = "deny"
+}
 "#,
     );
     let d = p.decide(&http("GET", "/a", ""));
@@ -178,12 +196,16 @@ rule "r2" { endpoint = https.api
 fn catch_all_still_applies_to_truncated_input() {
     let p = policy(
         r#"
-rule "body" { endpoint = https.api
+rule "body" {
+  endpoint = https.api
               priority = 10
               condition = "http.method == 'GET' && http.body.contains('x')"
-              verdict = "deny" }
-rule "all" { endpoint = https.api
-             verdict = "allow" }
+              verdict = "deny"
+}
+rule "all" {
+  endpoint = https.api
+             verdict = "allow"
+}
 "#,
     );
     let mut a = http("POST", "/", "xxxx");
@@ -196,10 +218,12 @@ rule "all" { endpoint = https.api
 fn unknown_outcome_synthesizes_a_deny_with_the_exact_reason() {
     let p = policy(
         r#"
-rule "body" { endpoint = https.api
+rule "body" {
+  endpoint = https.api
               priority = 10
               condition = "http.body.contains('secret')"
-              verdict = "allow" }
+              verdict = "allow"
+}
 "#,
     );
     let mut a = http("POST", "/", "no");
@@ -218,18 +242,24 @@ rule "body" { endpoint = https.api
 fn absorption_in_the_walk() {
     let p = policy(
         r#"
-rule "or" { endpoint = postgres.pg
+rule "or" {
+  endpoint = postgres.pg
             priority = 20
             condition = "sql.verb == 'select' || sql.database == 'prod'"
-            verdict = "allow" }
-rule "and" { endpoint = postgres.pg
+            verdict = "allow"
+}
+rule "and" {
+  endpoint = postgres.pg
              priority = 10
              condition = "sql.verb == 'select' && sql.database == 'prod'"
-             verdict = "deny" }
-rule "rev" { endpoint = postgres.pg
+             verdict = "deny"
+}
+rule "rev" {
+  endpoint = postgres.pg
              priority = 5
              condition = "sql.verb == 'delete' && sql.database == 'dev'"
-             verdict = "deny" }
+             verdict = "deny"
+}
 "#,
     );
     // true || unknown = true
@@ -248,10 +278,12 @@ rule "rev" { endpoint = postgres.pg
     // false && unknown = false, and `unknown && true` = unknown
     let p2 = policy(
         r#"
-rule "and" { endpoint = postgres.pg
+rule "and" {
+  endpoint = postgres.pg
              priority = 10
              condition = "sql.database == 'prod' && sql.verb == 'select'"
-             verdict = "deny" }
+             verdict = "deny"
+}
 "#,
     );
     let mut a = sql("select", &[], "dev");
@@ -271,9 +303,11 @@ rule "and" { endpoint = postgres.pg
 fn has_on_unknown_is_unknown() {
     let p = policy(
         r#"
-rule "guarded" { endpoint = https.api
+rule "guarded" {
+  endpoint = https.api
                  condition = "has(http.body_json.archived) && http.body_json.archived == true"
-                 verdict = "deny" }
+                 verdict = "deny"
+}
 "#,
     );
     assert_eq!(p.decide(&http("POST", "/", r#"{"title":"x"}"#)).verdict, Verdict::Allow);
@@ -288,13 +322,17 @@ rule "guarded" { endpoint = https.api
 fn evaluation_errors_fail_closed_and_hide_detail_from_the_agent() {
     let p = policy(
         r#"
-rule "json" { endpoint = https.api
+rule "json" {
+  endpoint = https.api
               priority = 2
               condition = "http.body_json.archived == true"
-              verdict = "deny" }
-rule "hdr" { endpoint = https.wild
+              verdict = "deny"
+}
+rule "hdr" {
+  endpoint = https.wild
              condition = "http.headers['x-missing'][0] == 'a'"
-             verdict = "allow" }
+             verdict = "allow"
+}
 "#,
     );
     let d = p.decide(&http("POST", "/", r#"{"title":"x"}"#));
@@ -314,14 +352,18 @@ rule "hdr" { endpoint = https.wild
 fn k8s_params_missing_key_and_guarded_key() {
     let p = policy(
         r#"
-rule "unguarded" { endpoint = kubernetes.k8s
+rule "unguarded" {
+  endpoint = kubernetes.k8s
                    priority = 2
                    condition = "k8s.resource == 'pods/exec' && k8s.params.stdin == 'true'"
-                   verdict = "deny" }
-rule "guarded" { endpoint = kubernetes.k8s
+                   verdict = "deny"
+}
+rule "guarded" {
+  endpoint = kubernetes.k8s
                  priority = 1
                  condition = "'tty' in k8s.params && k8s.params.tty == 'true'"
-                 verdict = "deny" }
+                 verdict = "deny"
+}
 "#,
     );
     assert!(p.decide(&k8s("create", "pods/exec", &[])).synthesized);
@@ -333,9 +375,11 @@ rule "guarded" { endpoint = kubernetes.k8s
     // Lower-cased literal: 'CREATE' matches the lower-cased verb.
     let p2 = policy(
         r#"
-rule "up" { endpoint = kubernetes.k8s
+rule "up" {
+  endpoint = kubernetes.k8s
             condition = "k8s.verb in ['CREATE']"
-            verdict = "deny" }
+            verdict = "deny"
+}
 "#,
     );
     assert_eq!(p2.decide(&k8s("create", "pods", &[])).verdict, Verdict::Deny);
@@ -345,13 +389,17 @@ rule "up" { endpoint = kubernetes.k8s
 fn non_k8s_shaped_requests_deny_on_conditional_rules_only() {
     let p = policy(
         r#"
-rule "http-only" { endpoint = kubernetes.k8s
+rule "http-only" {
+  endpoint = kubernetes.k8s
                    priority = 5
                    condition = "http.method == 'get'"
-                   verdict = "allow" }
-rule "catch" { endpoint = kubernetes.k8s
+                   verdict = "allow"
+}
+rule "catch" {
+  endpoint = kubernetes.k8s
                verdict = "deny"
-               reason = "default" }
+               reason = "default"
+}
 "#,
     );
     let unshaped = Action::new(Facts::K8s {
@@ -367,8 +415,10 @@ rule "catch" { endpoint = kubernetes.k8s
     );
     let p2 = policy(
         r#"
-rule "catch" { endpoint = kubernetes.k8s
-               verdict = "allow" }
+rule "catch" {
+  endpoint = kubernetes.k8s
+               verdict = "allow"
+}
 "#,
     );
     assert_eq!(rule_of(&p2, &unshaped), ("allow".into(), "catch".into()));
@@ -378,12 +428,16 @@ rule "catch" { endpoint = kubernetes.k8s
 fn sql_backstop_only_on_the_fail_closed_entry_point() {
     let p = policy(
         r#"
-rule "prod" { endpoint = postgres.pg
+rule "prod" {
+  endpoint = postgres.pg
               condition = "sql.database == 'prod'"
-              verdict = "deny" }
-rule "never" { endpoint = postgres.pg-empty
+              verdict = "deny"
+}
+rule "never" {
+  endpoint = postgres.pg-empty
                disabled = true
-               verdict = "deny" }
+               verdict = "deny"
+}
 "#,
     );
     let mut a = sql("select", &[], "dev");
@@ -413,12 +467,16 @@ rule "never" { endpoint = postgres.pg-empty
 fn ssh_rules() {
     let p = policy(
         r#"
-rule "no-pty" { endpoint = ssh.box
+rule "no-pty" {
+  endpoint = ssh.box
                 condition = "ssh.verb == 'PTY' || (ssh.verb == 'forward' && ssh.forward_port == 5432)"
-                verdict = "deny" }
-rule "stdin" { endpoint = ssh.box
+                verdict = "deny"
+}
+rule "stdin" {
+  endpoint = ssh.box
                condition = "ssh.stdin.contains('rm -rf')"
-               verdict = "deny" }
+               verdict = "deny"
+}
 "#,
     );
     let a = |verb: &str, port: i64, stdin: &str| {
@@ -500,8 +558,10 @@ fn credential_dispatch_through_the_policy() {
 fn decision_json_form() {
     let p = policy(
         r#"
-rule "review" { endpoint = https.api
-                approve = [human_approver.ops] }
+rule "review" {
+  endpoint = https.api
+                approve = [human_approver.ops]
+}
 "#,
     );
     let j = p.decide_traced(&http("GET", "/", "")).to_json();
