@@ -359,10 +359,7 @@ fn iterate<'a>(
         if let Some(slot) = cx.vars.get_mut(c.var) {
             *slot = item;
         }
-        let p = match &c.pred {
-            Some(p) => Some(as_bool(eval(p, cx), "predicate")),
-            None => None,
-        };
+        let p = c.pred.as_ref().map(|p| as_bool(eval(p, cx), "predicate"));
         match c.kind {
             CompKind::Exists | CompKind::All => {
                 let absorb = c.kind == CompKind::Exists;
