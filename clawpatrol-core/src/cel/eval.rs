@@ -153,40 +153,18 @@ pub(crate) fn eval<'a>(n: &'a Node, cx: &mut Ctx<'a>) -> R<'a> {
         }
         Node::Select(x, name) => {
             let v = eval(x, cx)?;
-            match v.map_get(&Val::Str(name)) {
-                Ok(Some(found)) => Ok(found),
-                Ok(None) => err(format!("no such key: {name}")),
-                Err(()) => err(format!(
-                    "type {} does not support field selection",
-                    v.type_name()
-                )),
-            }
+            select(v, name)
         }
         Node::Has(x, name) => {
             let v = eval(x, cx)?;
-            match v.map_get(&Val::Str(name)) {
-                Ok(found) => Ok(Val::Bool(found.is_some())),
-                Err(()) => err(format!(
-                    "type {} does not support field selection",
-                    v.type_name()
-                )),
-            }
+            has(v, name)
+        }
+        Node::Size(x) => size(eval(x, cx)?),
+        Node::Matches(x, p) => {
+            let (a, b) = both(eval(x, cx), eval(p, cx))?;
+            matches_dyn(a, b)
         }
         Node::HasField(f) => field_val(cx.act, *f).map(|_| Val::Bool(true)),
-        Node::Size(x) => {
-            let v = eval(x, cx)?;
-            let n = match &v {
-                Val::Bytes(b) => b.len(),
-                _ => match v.as_str() {
-                    Some(s) => s.chars().count(),
-                    None => match v.list_len().or_else(|| v.map_len()) {
-                        Some(n) => n,
-                        None => return err(format!("no such overload: size({})", v.type_name())),
-                    },
-                },
-            };
-            Ok(Val::Int(i64::try_from(n).unwrap_or(i64::MAX)))
-        }
         Node::Str(op, recv, arg) => {
             let (a, b) = both(eval(recv, cx), eval(arg, cx))?;
             let (Some(s), Some(t)) = (a.as_str(), b.as_str()) else {
@@ -205,19 +183,6 @@ pub(crate) fn eval<'a>(n: &'a Node, cx: &mut Ctx<'a>) -> R<'a> {
                 None => err(format!(
                     "no such overload: {}.matches(string)",
                     v.type_name()
-                )),
-            }
-        }
-        Node::Matches(x, p) => {
-            let (a, b) = both(eval(x, cx), eval(p, cx))?;
-            let (Some(s), Some(pat)) = (a.as_str(), b.as_str()) else {
-                return no_overload("matches", &a, &b);
-            };
-            match Regex::new(pat) {
-                Ok(re) => Ok(Val::Bool(re.is_match(s))),
-                Err(e) => err(format!(
-                    "invalid regular expression: {}",
-                    e.to_string().lines().last().unwrap_or("").trim()
                 )),
             }
         }
@@ -294,6 +259,58 @@ fn sets<'a>(op: SetOp, a: Val<'a>, b: Val<'a>) -> R<'a> {
     }))
 }
 
+#[inline(never)]
+fn select<'a>(v: Val<'a>, name: &str) -> R<'a> {
+    match v.map_get(&Val::Str(name)) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => err(format!("no such key: {name}")),
+        Err(()) => err(format!(
+            "type {} does not support field selection",
+            v.type_name()
+        )),
+    }
+}
+
+#[inline(never)]
+fn has<'a>(v: Val<'a>, name: &str) -> R<'a> {
+    match v.map_get(&Val::Str(name)) {
+        Ok(found) => Ok(Val::Bool(found.is_some())),
+        Err(()) => err(format!(
+            "type {} does not support field selection",
+            v.type_name()
+        )),
+    }
+}
+
+#[inline(never)]
+fn size(v: Val<'_>) -> R<'_> {
+    let n = match &v {
+        Val::Bytes(b) => b.len(),
+        _ => match v.as_str() {
+            Some(s) => s.chars().count(),
+            None => match v.list_len().or_else(|| v.map_len()) {
+                Some(n) => n,
+                None => return err(format!("no such overload: size({})", v.type_name())),
+            },
+        },
+    };
+    Ok(Val::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+#[inline(never)]
+fn matches_dyn<'a>(a: Val<'a>, b: Val<'a>) -> R<'a> {
+    let (Some(s), Some(pat)) = (a.as_str(), b.as_str()) else {
+        return no_overload("matches", &a, &b);
+    };
+    match Regex::new(pat) {
+        Ok(re) => Ok(Val::Bool(re.is_match(s))),
+        Err(e) => err(format!(
+            "invalid regular expression: {}",
+            e.to_string().lines().last().unwrap_or("").trim()
+        )),
+    }
+}
+
 fn str_op_name(op: StrOp) -> &'static str {
     match op {
         StrOp::Contains => "contains",
@@ -359,10 +376,7 @@ fn iterate<'a>(
         if let Some(slot) = cx.vars.get_mut(c.var) {
             *slot = item;
         }
-        let p = match &c.pred {
-            Some(p) => Some(as_bool(eval(p, cx), "predicate")),
-            None => None,
-        };
+        let p = c.pred.as_ref().map(|p| as_bool(eval(p, cx), "predicate"));
         match c.kind {
             CompKind::Exists | CompKind::All => {
                 let absorb = c.kind == CompKind::Exists;
