@@ -64,7 +64,10 @@ fn k8s(verb: &str, resource: &str, params: &[(&str, &str)]) -> Action {
         k8s: Some(K8sFacts {
             verb: verb.into(),
             resource: resource.into(),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..Default::default()
         }),
     })
@@ -73,7 +76,10 @@ fn k8s(verb: &str, resource: &str, params: &[(&str, &str)]) -> Action {
 
 fn rule_of(p: &Policy, a: &Action) -> (String, String) {
     let d = p.decide(a);
-    (d.verdict.as_str().to_string(), d.rule.unwrap_or_default())
+    (
+        d.verdict.as_str().to_string(),
+        d.rule.unwrap_or_default().to_string(),
+    )
 }
 
 #[test]
@@ -104,10 +110,22 @@ rule "high"   {
 }
 "#,
     );
-    assert_eq!(p.rules_for("https.api").unwrap(), vec!["high", "tie-a", "tie-b", "low"]);
-    assert_eq!(rule_of(&p, &http("GET", "/admin", "")), ("deny".into(), "high".into()));
-    assert_eq!(rule_of(&p, &http("GET", "/x", "")), ("allow".into(), "tie-a".into()));
-    assert_eq!(rule_of(&p, &http("POST", "/x", "")), ("deny".into(), "tie-b".into()));
+    assert_eq!(
+        p.rules_for("https.api").unwrap(),
+        vec!["high", "tie-a", "tie-b", "low"]
+    );
+    assert_eq!(
+        rule_of(&p, &http("GET", "/admin", "")),
+        ("deny".into(), "high".into())
+    );
+    assert_eq!(
+        rule_of(&p, &http("GET", "/x", "")),
+        ("allow".into(), "tie-a".into())
+    );
+    assert_eq!(
+        rule_of(&p, &http("POST", "/x", "")),
+        ("deny".into(), "tie-b".into())
+    );
 }
 
 #[test]
@@ -144,8 +162,13 @@ rule "ro-reads-only" {
     assert_eq!(p.decide(&a).verdict, Verdict::Allow);
     let a = a.with_credential("pat-ro");
     assert_eq!(rule_of(&p, &a), ("deny".into(), "ro-reads-only".into()));
-    let t = p.decide_traced(&http("POST", "/", "").with_credential("pat")).trace.unwrap();
-    assert!(matches!(&t.steps[0].result, StepResult::CredentialMismatch { want, got } if want == "pat-ro" && got == "pat"));
+    let t = p
+        .decide_traced(&http("POST", "/", "").with_credential("pat"))
+        .trace
+        .unwrap();
+    assert!(
+        matches!(&t.steps[0].result, StepResult::CredentialMismatch { want, got } if want == "pat-ro" && got == "pat")
+    );
 }
 
 #[test]
@@ -310,8 +333,14 @@ rule "guarded" {
 }
 "#,
     );
-    assert_eq!(p.decide(&http("POST", "/", r#"{"title":"x"}"#)).verdict, Verdict::Allow);
-    assert_eq!(p.decide(&http("POST", "/", r#"{"archived":true}"#)).verdict, Verdict::Deny);
+    assert_eq!(
+        p.decide(&http("POST", "/", r#"{"title":"x"}"#)).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        p.decide(&http("POST", "/", r#"{"archived":true}"#)).verdict,
+        Verdict::Deny
+    );
     let mut a = http("POST", "/", r#"{"title":"x"}"#);
     a.truncated = true;
     let d = p.decide(&a);
@@ -382,7 +411,10 @@ rule "up" {
 }
 "#,
     );
-    assert_eq!(p2.decide(&k8s("create", "pods", &[])).verdict, Verdict::Deny);
+    assert_eq!(
+        p2.decide(&k8s("create", "pods", &[])).verdict,
+        Verdict::Deny
+    );
 }
 
 #[test]
@@ -456,7 +488,10 @@ rule "never" {
         "request bytes were truncated at the inspection buffer and unparseable and no rule explicitly allowed the request; failing closed"
     );
     // Fully inspected input never hits the backstop.
-    assert_eq!(p.decide_fail_closed(&sql("select", &[], "dev")).verdict, Verdict::Allow);
+    assert_eq!(
+        p.decide_fail_closed(&sql("select", &[], "dev")).verdict,
+        Verdict::Allow
+    );
     // Endpoints with no active rule keep pass-through.
     let mut b = sql("select", &[], "dev").with_endpoint("postgres.pg-empty");
     b.truncated = true;
@@ -500,22 +535,44 @@ rule "stdin" {
 #[test]
 fn endpoint_resolution_and_family_checks() {
     let p = policy("");
-    assert_eq!(p.endpoint_for_host("api.example.com").unwrap(), Some("https.api"));
-    assert_eq!(p.endpoint_for_host("API.example.com:443").unwrap(), Some("https.api"));
-    assert_eq!(p.endpoint_for_host("x.example.com").unwrap(), Some("https.wild"));
-    assert_eq!(p.endpoint_for_host("a.deep.example.com").unwrap(), Some("https.deep"));
-    assert_eq!(p.endpoint_for_host("pg.internal").unwrap(), Some("postgres.pg"));
+    assert_eq!(
+        p.endpoint_for_host("api.example.com").unwrap(),
+        Some("https.api")
+    );
+    assert_eq!(
+        p.endpoint_for_host("API.example.com:443").unwrap(),
+        Some("https.api")
+    );
+    assert_eq!(
+        p.endpoint_for_host("x.example.com").unwrap(),
+        Some("https.wild")
+    );
+    assert_eq!(
+        p.endpoint_for_host("a.deep.example.com").unwrap(),
+        Some("https.deep")
+    );
+    assert_eq!(
+        p.endpoint_for_host("pg.internal").unwrap(),
+        Some("postgres.pg")
+    );
     assert_eq!(p.endpoint_for_host("pg.internal:5433").unwrap(), None);
     assert_eq!(p.endpoint_for_host("example.com").unwrap(), None);
     assert_eq!(p.endpoint_by_typed_name("https.api").unwrap(), "https.api");
     assert!(p.endpoint_by_typed_name("api").is_err());
-    let e = p.endpoint_by_typed_name("postgres.api").unwrap_err().to_string();
+    let e = p
+        .endpoint_by_typed_name("postgres.api")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is type `https`, not `postgres`"), "{e}");
     // Unknown host: passthrough, no rules.
     let d = p.decide(&http("GET", "/", "").with_host("elsewhere.org"));
     assert_eq!(d.verdict, Verdict::Passthrough);
     // Unknown explicit endpoint and family mismatch fail closed.
-    assert_eq!(p.decide(&http("GET", "/", "").with_endpoint("https.nope")).verdict, Verdict::Deny);
+    assert_eq!(
+        p.decide(&http("GET", "/", "").with_endpoint("https.nope"))
+            .verdict,
+        Verdict::Deny
+    );
     let d = p.decide(&sql("select", &[], "x").with_endpoint("https.api"));
     assert_eq!(d.verdict, Verdict::Deny);
     assert!(d.reason.contains("family http"), "{}", d.reason);
@@ -531,7 +588,10 @@ endpoint "https" "b" { hosts = ["same.example.com"] }
 "#,
     )
     .unwrap();
-    let e = p.endpoint_for_host("same.example.com").unwrap_err().to_string();
+    let e = p
+        .endpoint_for_host("same.example.com")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[https.a https.b]"), "{e}");
     let mut a = http("GET", "/", "");
     a.host = "same.example.com".into();
@@ -542,16 +602,33 @@ endpoint "https" "b" { hosts = ["same.example.com"] }
 fn credential_dispatch_through_the_policy() {
     let p = policy("");
     let hay = ["Bearer ph-ro"];
-    let req = DispatchRequest { haystack: &hay, ..Default::default() };
-    assert_eq!(p.resolve_credential(Some("default"), "https.api", &req), Some("pat-ro"));
+    let req = DispatchRequest {
+        haystack: &hay,
+        ..Default::default()
+    };
+    assert_eq!(
+        p.resolve_credential(Some("default"), "https.api", &req),
+        Some("pat-ro")
+    );
     let none = DispatchRequest::default();
-    assert_eq!(p.resolve_credential(Some("default"), "https.api", &none), Some("pat"));
+    assert_eq!(
+        p.resolve_credential(Some("default"), "https.api", &none),
+        Some("pat")
+    );
     // Unknown profile: only a sole globally bound credential is used.
     assert_eq!(p.resolve_credential(None, "https.api", &none), None);
     assert_eq!(p.default_profile(), Some("default"));
-    assert_eq!(p.endpoint_for_host_in_profile("api.example.com", None).unwrap(), Some("https.api"));
+    assert_eq!(
+        p.endpoint_for_host_in_profile("api.example.com", None)
+            .unwrap(),
+        Some("https.api")
+    );
     // The profile binds no credential of https.wild, so it does not see it.
-    assert_eq!(p.endpoint_for_host_in_profile("x.example.com", None).unwrap(), None);
+    assert_eq!(
+        p.endpoint_for_host_in_profile("x.example.com", None)
+            .unwrap(),
+        None
+    );
 }
 
 #[test]

@@ -17,13 +17,22 @@ fn load(rel: &str) -> Policy {
 #[test]
 fn minimal_reference_config_loads() {
     let p = load("minimal/policy.hcl");
-    assert_eq!(p.endpoint_names().collect::<Vec<_>>(), ["https.github", "postgres.pg"]);
+    assert_eq!(
+        p.endpoint_names().collect::<Vec<_>>(),
+        ["https.github", "postgres.pg"]
+    );
     assert!(p.warnings().is_empty(), "{:?}", p.warnings());
 }
 
 #[test]
 fn rules_documentation_examples_load() {
-    for f in ["http.hcl", "k8s.hcl", "sql.hcl", "clickhouse.hcl", "ssh.hcl"] {
+    for f in [
+        "http.hcl",
+        "k8s.hcl",
+        "sql.hcl",
+        "clickhouse.hcl",
+        "ssh.hcl",
+    ] {
         load(&format!("rules-doc/{f}"));
     }
     let k = load("rules-doc/k8s.hcl");

@@ -84,17 +84,8 @@ fn lit(l: &Lit) -> Val<'_> {
 fn as_bool(r: R<'_>, op: &str) -> Result<bool, Stop> {
     match r? {
         Val::Bool(b) => Ok(b),
+        v if op == "condition" => err(format!("condition yielded {}, not bool", v.type_name())),
         v => err(format!("no such overload: {op} on {}", v.type_name())),
-    }
-}
-
-/// `&&` (absorb = false) and `||` (absorb = true) with CEL's commutative absorption.
-fn logic<'a>(a: R<'a>, b: R<'a>, absorb: bool, op: &str) -> R<'a> {
-    match (as_bool(a, op), as_bool(b, op)) {
-        (Ok(x), _) | (_, Ok(x)) if x == absorb => Ok(Val::Bool(absorb)),
-        (Ok(_), Ok(_)) => Ok(Val::Bool(!absorb)),
-        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
-        (Err(x), Err(y)) => Err(merge(x, y)),
     }
 }
 
@@ -107,7 +98,7 @@ pub(crate) fn eval<'a>(n: &'a Node, cx: &mut Ctx<'a>) -> R<'a> {
             Some(v) => Ok(v.clone()),
             None => err("unbound comprehension variable"),
         },
-        Node::Not(a) => Ok(Val::Bool(!as_bool(eval(a, cx), "!")?)),
+        Node::Not(a) => Ok(Val::Bool(!eval_bool(a, cx, "!")?)),
         Node::Neg(a) => match eval(a, cx)? {
             Val::Int(i) => match i.checked_neg() {
                 Some(v) => Ok(Val::Int(v)),
@@ -116,20 +107,7 @@ pub(crate) fn eval<'a>(n: &'a Node, cx: &mut Ctx<'a>) -> R<'a> {
             Val::Double(d) => Ok(Val::Double(-d)),
             v => err(format!("no such overload: -{}", v.type_name())),
         },
-        Node::And(l, r) => {
-            let a = eval(l, cx);
-            if let Ok(Val::Bool(false)) = a {
-                return Ok(Val::Bool(false));
-            }
-            logic(a, eval(r, cx), false, "&&")
-        }
-        Node::Or(l, r) => {
-            let a = eval(l, cx);
-            if let Ok(Val::Bool(true)) = a {
-                return Ok(Val::Bool(true));
-            }
-            logic(a, eval(r, cx), true, "||")
-        }
+        Node::And(..) | Node::Or(..) => eval_bool(n, cx, "&&").map(Val::Bool),
         Node::Cond(c, t, f) => {
             if as_bool(eval(c, cx), "?:")? {
                 eval(t, cx)
@@ -605,4 +583,81 @@ fn convert(c: Conv, v: Val<'_>) -> R<'_> {
             },
         },
     }
+}
+
+/// `&&`/`||` over booleans with CEL's commutative absorption (see [`logic`]).
+fn logic_bool(a: Result<bool, Stop>, b: Result<bool, Stop>, absorb: bool) -> Result<bool, Stop> {
+    match (a, b) {
+        (Ok(x), _) | (_, Ok(x)) if x == absorb => Ok(absorb),
+        (Ok(_), Ok(_)) => Ok(!absorb),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(x), Err(y)) => Err(merge(x, y)),
+    }
+}
+
+/// A string fact field's value, when the field is one for this action: `Ok(None)` means
+/// "not a plain string here, take the general path".
+fn str_field<'a>(cx: &Ctx<'a>, n: &Node) -> Result<Option<&'a str>, Stop> {
+    let Node::Field(f) = n else { return Ok(None) };
+    match cx.act.field(*f) {
+        FieldValue::Str(s) => Ok(Some(s)),
+        FieldValue::Unknown(c) => Err(Stop::Unknown(c)),
+        _ => Ok(None),
+    }
+}
+
+/// Evaluates a boolean node. Equivalent to `eval` followed by a bool check, with fast paths
+/// for the shapes most conditions are made of (a string field compared with a literal, a
+/// field in a literal set, a literal regex on a field), which skip building values.
+pub(crate) fn eval_bool<'a>(n: &'a Node, cx: &mut Ctx<'a>, op: &str) -> Result<bool, Stop> {
+    match n {
+        Node::And(l, r) => {
+            let a = eval_bool(l, cx, "&&");
+            if let Ok(false) = a {
+                return Ok(false);
+            }
+            logic_bool(a, eval_bool(r, cx, "&&"), false)
+        }
+        Node::Or(l, r) => {
+            let a = eval_bool(l, cx, "||");
+            if let Ok(true) = a {
+                return Ok(true);
+            }
+            logic_bool(a, eval_bool(r, cx, "||"), true)
+        }
+        Node::Not(a) => eval_bool(a, cx, "!").map(|b| !b),
+        Node::Bin(bop @ (BinOp::Eq | BinOp::Ne), l, r) => {
+            if let Node::Const(Lit::Str(lit)) = &**r {
+                if let Some(s) = str_field(cx, l)? {
+                    return Ok((s == lit) == (*bop == BinOp::Eq));
+                }
+            }
+            general_bool(n, cx, op)
+        }
+        Node::InSet(x, set) => match str_field(cx, x)? {
+            Some(s) => Ok(set.binary_search_by(|e| (**e).cmp(s)).is_ok()),
+            None => general_bool(n, cx, op),
+        },
+        Node::Str(sop, recv, arg) => {
+            if let Node::Const(Lit::Str(t)) = &**arg {
+                if let Some(s) = str_field(cx, recv)? {
+                    return Ok(match sop {
+                        StrOp::Contains => s.contains(t.as_str()),
+                        StrOp::StartsWith => s.starts_with(t.as_str()),
+                        StrOp::EndsWith => s.ends_with(t.as_str()),
+                    });
+                }
+            }
+            general_bool(n, cx, op)
+        }
+        Node::MatchesConst(x, re) => match str_field(cx, x)? {
+            Some(s) => Ok(re.is_match(s)),
+            None => general_bool(n, cx, op),
+        },
+        _ => general_bool(n, cx, op),
+    }
+}
+
+fn general_bool<'a>(n: &'a Node, cx: &mut Ctx<'a>, op: &str) -> Result<bool, Stop> {
+    as_bool(eval(n, cx), op)
 }

@@ -16,7 +16,6 @@ use crate::facts::{Activation, Family, FieldId, UnknownCause};
 use errors::CompileErrorKind as K;
 use eval::{Ctx, Stop};
 use ir::{Node, Ty};
-use value::Val;
 
 /// The outcome of evaluating a condition against one action.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,10 +91,9 @@ impl CompiledCondition {
             act,
             vars: Vec::new(),
         };
-        match eval::eval(&self.root, &mut cx) {
-            Ok(Val::Bool(true)) => Tri::True,
-            Ok(Val::Bool(false)) => Tri::False,
-            Ok(v) => Tri::Error(format!("condition yielded {}, not bool", v.type_name())),
+        match eval::eval_bool(&self.root, &mut cx, "condition") {
+            Ok(true) => Tri::True,
+            Ok(false) => Tri::False,
             Err(Stop::Unknown(c)) => Tri::Unknown(c),
             Err(Stop::Error(e)) => Tri::Error(e),
         }

@@ -179,7 +179,9 @@ fn validate_suffix(entry: &str, suffix: &str) -> Result<(), HostError> {
         return Err(bad("is an IP address"));
     }
     if !suffix.contains('.') {
-        return Err(bad("must contain a dot (`*.com` would claim a whole top-level domain)"));
+        return Err(bad(
+            "must contain a dot (`*.com` would claim a whole top-level domain)",
+        ));
     }
     Ok(())
 }
@@ -208,8 +210,21 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "host:", "host:0", "host:65536", "host:123456", "host:ab", "*.com", "*foo.com",
-            "a.*.com", "*.", "*..com", "*.foo.com.", "*.10.0.0.1", "https://x", "[zz]:1",
+            "",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:123456",
+            "host:ab",
+            "*.com",
+            "*foo.com",
+            "a.*.com",
+            "*.",
+            "*..com",
+            "*.foo.com.",
+            "*.10.0.0.1",
+            "https://x",
+            "[zz]:1",
             "a b",
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad} accepted");

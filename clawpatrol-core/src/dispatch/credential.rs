@@ -138,7 +138,10 @@ pub fn choose<'e>(entries: &'e [DispatchEntry], req: &DispatchRequest<'_>) -> Op
         [only] => return Some(&only.credential),
         _ => {}
     }
-    let detected: Option<&str> = if entries.iter().any(|e| e.disambiguators.contains_key("placeholder")) {
+    let detected: Option<&str> = if entries
+        .iter()
+        .any(|e| e.disambiguators.contains_key("placeholder"))
+    {
         entries
             .iter()
             .filter_map(|e| e.disambiguators.get("placeholder"))
@@ -179,7 +182,11 @@ pub fn choose_ssh<'e>(entries: &'e [DispatchEntry], ssh_user: &str) -> Option<&'
     entries
         .iter()
         .find(|e| e.disambiguators.get("user").map(String::as_str) == Some(ssh_user))
-        .or_else(|| entries.iter().find(|e| !e.disambiguators.contains_key("user")))
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| !e.disambiguators.contains_key("user"))
+        })
         .map(|e| e.credential.as_str())
 }
 
@@ -190,7 +197,10 @@ mod tests {
     fn entry(name: &str, d: &[(&str, &str)]) -> DispatchEntry {
         DispatchEntry {
             credential: name.to_string(),
-            disambiguators: d.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            disambiguators: d
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -209,7 +219,10 @@ mod tests {
             entry("rw", &[("placeholder", "ph-rw")]),
         ];
         let hay = ["Bearer ph-rw"];
-        let req = DispatchRequest { haystack: &hay, ..Default::default() };
+        let req = DispatchRequest {
+            haystack: &hay,
+            ..Default::default()
+        };
         assert_eq!(choose(&e, &req), Some("rw"));
         let none = DispatchRequest::default();
         assert_eq!(choose(&e, &none), Some("fallback"));
@@ -222,14 +235,36 @@ mod tests {
             entry("ud", &[("user", "app"), ("database", "prod")]),
             entry("d", &[("database", "prod")]),
         ];
-        let req = DispatchRequest { user: Some("app"), database: Some("prod"), ..Default::default() };
+        let req = DispatchRequest {
+            user: Some("app"),
+            database: Some("prod"),
+            ..Default::default()
+        };
         assert_eq!(choose(&e, &req), Some("ud"));
-        let req = DispatchRequest { user: Some("other"), database: Some("prod"), ..Default::default() };
+        let req = DispatchRequest {
+            user: Some("other"),
+            database: Some("prod"),
+            ..Default::default()
+        };
         assert_eq!(choose(&e, &req), Some("d"));
-        let tie = [entry("a", &[("user", "x")]), entry("b", &[("database", "y")])];
-        let req = DispatchRequest { user: Some("x"), database: Some("y"), ..Default::default() };
-        assert_eq!(choose(&tie, &req), None, "a tie at the top refuses to guess");
-        let odd = [entry("a", &[("region", "x")]), entry("b", &[("user", "nope")])];
+        let tie = [
+            entry("a", &[("user", "x")]),
+            entry("b", &[("database", "y")]),
+        ];
+        let req = DispatchRequest {
+            user: Some("x"),
+            database: Some("y"),
+            ..Default::default()
+        };
+        assert_eq!(
+            choose(&tie, &req),
+            None,
+            "a tie at the top refuses to guess"
+        );
+        let odd = [
+            entry("a", &[("region", "x")]),
+            entry("b", &[("user", "nope")]),
+        ];
         assert_eq!(choose(&odd, &DispatchRequest::default()), None);
     }
 

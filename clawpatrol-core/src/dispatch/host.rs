@@ -51,7 +51,7 @@ impl Policy {
             .filter(|(k, n)| !k.is_empty() && !n.is_empty())
             .ok_or_else(|| ResolveError::NotTyped(typed.to_string()))?;
         if let Some(&i) = self.by_typed_name.get(typed) {
-            return Ok(&self.endpoints[i].typed_name);
+            return Ok(&*self.endpoints[i].typed_name);
         }
         match self.config.endpoints.iter().find(|e| e.name == name) {
             Some(e) => Err(ResolveError::WrongType {
@@ -69,7 +69,7 @@ impl Policy {
     pub fn endpoint_for_host(&self, host: &str) -> Result<Option<&str>, ResolveError> {
         Ok(self
             .resolve_host(host)?
-            .map(|i| self.endpoints[i].typed_name.as_str()))
+            .map(|i| &*self.endpoints[i].typed_name))
     }
 
     /// The endpoint claiming `host` among those `profile` reaches (reference §2.8: a profile
@@ -84,7 +84,7 @@ impl Policy {
         };
         Ok(self
             .resolve_host_filtered(host, |i| self.dispatch.reaches(profile, i))?
-            .map(|i| self.endpoints[i].typed_name.as_str()))
+            .map(|i| &*self.endpoints[i].typed_name))
     }
 
     pub(crate) fn resolve_host(&self, host: &str) -> Result<Option<usize>, ResolveError> {
@@ -133,7 +133,7 @@ impl Policy {
             many => {
                 let mut endpoints: Vec<String> = many
                     .iter()
-                    .map(|&i| self.endpoints[i].typed_name.clone())
+                    .map(|&i| self.endpoints[i].typed_name.to_string())
                     .collect();
                 endpoints.sort();
                 Err(ResolveError::Ambiguous {

@@ -96,7 +96,13 @@ impl Policy {
         self.walk(ep, action, backstop, traced)
     }
 
-    fn walk(&self, ep: &CompiledEndpoint, action: &Action, backstop: bool, traced: bool) -> Decision {
+    fn walk(
+        &self,
+        ep: &CompiledEndpoint,
+        action: &Action,
+        backstop: bool,
+        traced: bool,
+    ) -> Decision {
         let mut trace = traced.then(Trace::default);
         let k8s_unshaped = matches!(action.facts, Facts::K8s { k8s: None, .. });
         for &ri in &ep.rules {
@@ -210,7 +216,11 @@ impl Policy {
     }
 }
 
-fn synthesized_deny(endpoint: Option<String>, reason: String, traced: bool) -> Decision {
+fn synthesized_deny(
+    endpoint: Option<std::sync::Arc<str>>,
+    reason: String,
+    traced: bool,
+) -> Decision {
     Decision {
         verdict: Verdict::Deny,
         rule: None,

@@ -1,6 +1,7 @@
 //! What `decide()` returns: verdict, rule, endpoint, reason and an optional trace.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +41,9 @@ pub struct Decision {
     /// The verdict.
     pub verdict: Verdict,
     /// The rule that decided; `None` when no rule matched (or a backstop decided).
-    pub rule: Option<String>,
+    pub rule: Option<Arc<str>>,
     /// The typed endpoint name (`https.github`) the action was decided on.
-    pub endpoint: Option<String>,
+    pub endpoint: Option<Arc<str>>,
     /// The rule's reason, or the synthesized reason of a fail-closed deny; may be empty.
     pub reason: String,
     /// The deny was synthesized by the engine (unevaluable rule, backstop, bad action).
@@ -81,7 +82,7 @@ pub struct Trace {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceStep {
     /// The rule name.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// Its priority.
     pub priority: i64,
     /// What happened.
@@ -152,7 +153,7 @@ impl Decision {
                 .iter()
                 .map(|s| {
                     serde_json::json!({
-                        "rule": s.rule,
+                        "rule": &*s.rule,
                         "priority": s.priority,
                         "result": s.result.to_string(),
                     })

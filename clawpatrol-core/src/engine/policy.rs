@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::cel::{self, CompiledCondition};
 use crate::config::model::{Config, Outcome, Rule};
@@ -13,7 +14,7 @@ use crate::facts::Family;
 #[derive(Debug)]
 pub(crate) struct CompiledRule {
     /// The rule name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Its priority.
     pub priority: i64,
     /// `disabled = true`.
@@ -32,7 +33,7 @@ pub(crate) struct CompiledRule {
 #[derive(Debug)]
 pub(crate) struct CompiledEndpoint {
     /// `<type>.<name>`.
-    pub typed_name: String,
+    pub typed_name: Arc<str>,
     /// Its family.
     pub family: Family,
     /// Indexes into `Policy::rules`, priority descending, declaration order within a priority.
@@ -68,7 +69,10 @@ impl Policy {
 
     /// Compiles a decoded config; `diagnostics` are the loader's (errors make this fail,
     /// after the CEL conditions have been checked too, so all errors are reported at once).
-    pub fn compile(config: Config, mut diagnostics: Vec<Diagnostic>) -> Result<Policy, ConfigError> {
+    pub fn compile(
+        config: Config,
+        mut diagnostics: Vec<Diagnostic>,
+    ) -> Result<Policy, ConfigError> {
         let rules: Vec<CompiledRule> = config
             .rules
             .iter()
@@ -79,7 +83,7 @@ impl Policy {
             .endpoints
             .iter()
             .map(|e| CompiledEndpoint {
-                typed_name: e.typed_name(),
+                typed_name: Arc::from(e.typed_name()),
                 family: e.family,
                 rules: Vec::new(),
                 has_active_rules: false,
@@ -95,12 +99,13 @@ impl Policy {
         }
         for ep in &mut endpoints {
             // Stable sort: declaration order survives within a priority (DESIGN §4.1).
-            ep.rules.sort_by_key(|&ri| std::cmp::Reverse(rules[ri].priority));
+            ep.rules
+                .sort_by_key(|&ri| std::cmp::Reverse(rules[ri].priority));
         }
         let by_typed_name = endpoints
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.typed_name.clone(), i))
+            .map(|(i, e)| (e.typed_name.to_string(), i))
             .collect();
 
         let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
@@ -138,7 +143,7 @@ impl Policy {
 
     /// Typed names (`https.github`) of every endpoint, in declaration order.
     pub fn endpoint_names(&self) -> impl Iterator<Item = &str> {
-        self.endpoints.iter().map(|e| e.typed_name.as_str())
+        self.endpoints.iter().map(|e| &*e.typed_name)
     }
 
     /// Names of the rules attached to an endpoint, in evaluation order.
@@ -148,7 +153,7 @@ impl Policy {
             self.endpoints[ei]
                 .rules
                 .iter()
-                .map(|&ri| self.rules[ri].name.as_str())
+                .map(|&ri| &*self.rules[ri].name)
                 .collect(),
         )
     }
@@ -157,7 +162,7 @@ impl Policy {
     pub fn condition_of(&self, rule: &str) -> Option<&CompiledCondition> {
         self.rules
             .iter()
-            .find(|r| r.name == rule)
+            .find(|r| &*r.name == rule)
             .and_then(|r| r.condition.as_ref())
     }
 }
@@ -168,17 +173,20 @@ fn compile_rule(config: &Config, r: &Rule, diags: &mut Vec<Diagnostic>) -> Compi
             Ok(compiled) => Some(compiled),
             Err(e) => {
                 let loc = match (c.content_start, &e.span) {
-                    (Some(start), Some(range)) => config.location(crate::config::model::SourceSpan {
-                        file: c.span.file,
-                        start: start + range.start,
-                        end: start + range.end.max(range.start + 1),
-                    }),
+                    (Some(start), Some(range)) => {
+                        config.location(crate::config::model::SourceSpan {
+                            file: c.span.file,
+                            start: start + range.start,
+                            end: start + range.end.max(range.start + 1),
+                        })
+                    }
                     _ => config.location(c.span),
                 };
-                let mut d = Diagnostic::error(format!("invalid CEL condition on rule `{}`", r.name))
-                    .with_block(format!("rule \"{}\"", r.name))
-                    .with_detail(e.message.clone())
-                    .at(loc);
+                let mut d =
+                    Diagnostic::error(format!("invalid CEL condition on rule `{}`", r.name))
+                        .with_block(format!("rule \"{}\"", r.name))
+                        .with_detail(e.message.clone())
+                        .at(loc);
                 if let Some(help) = compile_help(&e.kind, r.family) {
                     d = d.with_help(help);
                 }
@@ -189,7 +197,7 @@ fn compile_rule(config: &Config, r: &Rule, diags: &mut Vec<Diagnostic>) -> Compi
         _ => None,
     };
     CompiledRule {
-        name: r.name.clone(),
+        name: Arc::from(r.name.as_str()),
         priority: r.priority,
         disabled: r.disabled,
         condition,
@@ -202,10 +210,12 @@ fn compile_rule(config: &Config, r: &Rule, diags: &mut Vec<Diagnostic>) -> Compi
 fn compile_help(kind: &cel::CompileErrorKind, family: Family) -> Option<String> {
     let vars: Vec<&str> = family.facets().iter().map(|f| f.as_str()).collect();
     match kind {
-        cel::CompileErrorKind::UnknownVariable | cel::CompileErrorKind::UnknownField => Some(format!(
+        cel::CompileErrorKind::UnknownVariable | cel::CompileErrorKind::UnknownField => {
+            Some(format!(
             "rules on {family} endpoints can read {}; split the rule per family if it needs others",
             vars.join(" and ")
-        )),
+        ))
+        }
         cel::CompileErrorKind::NotBoolean => {
             Some("a condition must be a boolean expression, e.g. `http.method == 'get'`".into())
         }

@@ -252,10 +252,12 @@ impl TryFrom<serde_json::Value> for Action {
             )));
         }
         let http = match w.http {
-            Some(v) => Some(HttpFacts::try_from(
-                serde_json::from_value::<HttpWire>(v).map_err(|e| block_err("http", e))?,
-            )
-            .map_err(ActionError)?),
+            Some(v) => Some(
+                HttpFacts::try_from(
+                    serde_json::from_value::<HttpWire>(v).map_err(|e| block_err("http", e))?,
+                )
+                .map_err(ActionError)?,
+            ),
             None => None,
         };
         let facts = if let Some(v) = w.k8s {
@@ -367,10 +369,16 @@ mod tests {
     #[test]
     fn errors_match_reference_text() {
         let e = Action::from_json(&json!({"host": "x"})).unwrap_err();
-        assert_eq!(e.0, "action: exactly one of http/k8s/sql/ssh is required, found 0");
+        assert_eq!(
+            e.0,
+            "action: exactly one of http/k8s/sql/ssh is required, found 0"
+        );
         let e = Action::from_json(&json!({"sql": {"statement": "x"}, "ssh": {"verb": "exec"}}))
             .unwrap_err();
-        assert_eq!(e.0, "action: exactly one of http/k8s/sql/ssh is required, found 2");
+        assert_eq!(
+            e.0,
+            "action: exactly one of http/k8s/sql/ssh is required, found 2"
+        );
         let e = Action::from_json(&json!({"sql": {"verb": "select"}})).unwrap_err();
         assert_eq!(e.0, "sql: statement is required");
         let e = Action::from_json(&json!({"ssh": {"command": "ls"}})).unwrap_err();
@@ -378,7 +386,11 @@ mod tests {
         let e = Action::from_json(&json!({"http": {"body": "a", "body_b64": "YQ=="}})).unwrap_err();
         assert_eq!(e.0, "http: body and body_b64 are mutually exclusive");
         let e = Action::from_json(&json!({"http": {"nope": 1}})).unwrap_err();
-        assert!(e.0.starts_with("http: json: unknown field `nope`"), "{}", e.0);
+        assert!(
+            e.0.starts_with("http: json: unknown field `nope`"),
+            "{}",
+            e.0
+        );
     }
 
     #[test]
@@ -391,19 +403,31 @@ mod tests {
         }));
         a.unparseable = true;
         assert!(matches!(a.field(FieldId::SqlVerb), FieldValue::Unknown(c) if c.unparseable));
-        assert!(matches!(a.field(FieldId::SqlStatement), FieldValue::Str("select 1")));
+        assert!(matches!(
+            a.field(FieldId::SqlStatement),
+            FieldValue::Str("select 1")
+        ));
         a.truncated = true;
         assert!(matches!(a.field(FieldId::SqlStatement), FieldValue::Unknown(c) if c.truncated));
-        assert!(matches!(a.field(FieldId::SqlDatabase), FieldValue::Str("db")));
+        assert!(matches!(
+            a.field(FieldId::SqlDatabase),
+            FieldValue::Str("db")
+        ));
         assert!(matches!(a.field(FieldId::HttpMethod), FieldValue::Absent));
     }
 
     #[test]
     fn k8s_not_shaped_round_trips() {
-        let a = Action::from_json(&json!({"k8s": {"shaped": false}, "http": {"method": "GET", "path": "/foo"}})).unwrap();
+        let a = Action::from_json(
+            &json!({"k8s": {"shaped": false}, "http": {"method": "GET", "path": "/foo"}}),
+        )
+        .unwrap();
         assert!(matches!(&a.facts, Facts::K8s { k8s: None, .. }));
         assert!(matches!(a.field(FieldId::K8sVerb), FieldValue::Absent));
-        assert!(matches!(a.field(FieldId::HttpPath), FieldValue::Str("/foo")));
+        assert!(matches!(
+            a.field(FieldId::HttpPath),
+            FieldValue::Str("/foo")
+        ));
         let back = serde_json::to_value(&a).unwrap();
         assert_eq!(Action::from_json(&back).unwrap(), a);
     }

@@ -29,7 +29,10 @@ impl HttpFacts {
     ) -> HttpFacts {
         let mut canonical: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in headers {
-            canonical.entry(canonical_header_key(&k)).or_default().extend(v);
+            canonical
+                .entry(canonical_header_key(&k))
+                .or_default()
+                .extend(v);
         }
         let body_text = String::from_utf8_lossy(&body).into_owned();
         let body_json = parse_body_json(&body);
@@ -83,9 +86,9 @@ fn parse_body_json(body: &[u8]) -> serde_json::Value {
 /// are not HTTP token characters are returned unchanged, as Go does.
 pub fn canonical_header_key(key: &str) -> String {
     let valid = !key.is_empty()
-        && key.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        });
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid {
         return key.to_string();
     }
@@ -175,10 +178,22 @@ mod tests {
 
     #[test]
     fn body_json_any_value_or_empty_object() {
-        let f = HttpFacts::new("POST", "/", Default::default(), Default::default(), b"[1,2]".to_vec());
+        let f = HttpFacts::new(
+            "POST",
+            "/",
+            Default::default(),
+            Default::default(),
+            b"[1,2]".to_vec(),
+        );
         assert_eq!(f.body_json(), &serde_json::json!([1, 2]));
         assert_eq!(f.method(), "post");
-        let g = HttpFacts::new("POST", "/", Default::default(), Default::default(), b"nope".to_vec());
+        let g = HttpFacts::new(
+            "POST",
+            "/",
+            Default::default(),
+            Default::default(),
+            b"nope".to_vec(),
+        );
         assert_eq!(g.body_json(), &serde_json::json!({}));
     }
 

@@ -10,6 +10,8 @@ pub mod ssh;
 pub use action::{Action, ActionError, Facts};
 pub use http::HttpFacts;
 pub use k8s::K8sFacts;
-pub use schema::{Activation, Facet, Family, FieldId, FieldMeta, FieldType, FieldValue, UnknownCause};
+pub use schema::{
+    Activation, Facet, Family, FieldId, FieldMeta, FieldType, FieldValue, UnknownCause,
+};
 pub use sql::SqlFacts;
 pub use ssh::SshFacts;

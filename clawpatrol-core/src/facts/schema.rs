@@ -80,7 +80,10 @@ impl Facet {
 
     /// The fields of this facet.
     pub fn fields(self) -> impl Iterator<Item = FieldId> {
-        FieldId::ALL.iter().copied().filter(move |f| f.facet() == self)
+        FieldId::ALL
+            .iter()
+            .copied()
+            .filter(move |f| f.facet() == self)
     }
 
     /// The field `name` of this facet.

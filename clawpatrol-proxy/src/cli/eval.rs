@@ -8,7 +8,9 @@ use clawpatrol_core::{Action, Policy};
 
 /// Arguments of `eval`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  echo '{\"host\":\"api.github.com\",\"http\":{\"method\":\"DELETE\",\"path\":\"/repos/a/b\"}}' \\\n    | clawpatrol eval policy.hcl\n  clawpatrol eval policy.hcl --action action.json")]
+#[command(
+    after_help = "Examples:\n  echo '{\"host\":\"api.github.com\",\"http\":{\"method\":\"DELETE\",\"path\":\"/repos/a/b\"}}' \\\n    | clawpatrol eval policy.hcl\n  clawpatrol eval policy.hcl --action action.json"
+)]
 pub struct Args {
     /// A config file or directory.
     config: PathBuf,

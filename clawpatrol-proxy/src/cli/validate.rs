@@ -7,7 +7,9 @@ use clawpatrol_core::Policy;
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  clawpatrol validate policy.hcl\n  clawpatrol validate ./policies/   # every *.hcl in name order")]
+#[command(
+    after_help = "Examples:\n  clawpatrol validate policy.hcl\n  clawpatrol validate ./policies/   # every *.hcl in name order"
+)]
 pub struct Args {
     /// A config file, or a directory whose `*.hcl` files are merged in name order.
     config: PathBuf,
