@@ -99,6 +99,9 @@ fn oracle_vars(a: &Action) -> Vec<(&'static str, Json)> {
     }
 }
 
+/// A `sets` extension function over two lists.
+type SetFn = fn(&[Value], &[Value]) -> bool;
+
 /// An interpreter context with the action's variables and the `sets` extension.
 fn oracle_context(a: &Action) -> cel::Context<'static, 'static> {
     let mut ctx = cel::Context::default();
@@ -108,7 +111,7 @@ fn oracle_context(a: &Action) -> cel::Context<'static, 'static> {
             Err(e) => panic!("{e}"),
         }
     }
-    let sets: [(&str, fn(&[Value], &[Value]) -> bool); 3] = [
+    let sets: [(&str, SetFn); 3] = [
         ("sets.contains", |a, b| b.iter().all(|x| a.contains(x))),
         ("sets.intersects", |a, b| a.iter().any(|x| b.contains(x))),
         ("sets.equivalent", |a, b| {

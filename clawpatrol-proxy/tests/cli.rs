@@ -1,0 +1,97 @@
+//! The `clawpatrol` binary: `validate` and `eval`, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn clawpatrol(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clawpatrol"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn clawpatrol");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn example(rel: &str) -> String {
+    format!("{}/../fixtures/examples/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let out = clawpatrol(&["validate", &example("platform/policy.hcl")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("57 rule(s)"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn validate_reports_every_error_with_position_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("clawpatrol-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("bad.hcl");
+    std::fs::write(
+        &file,
+        "endpoint \"https\" \"gh\" { hosts = [\"api.github.com\"] }\n\
+         rule \"a\" {\n  endpoint  = https.gh\n  condition = \"http.nope == 1\"\n  verdict   = \"allow\"\n}\n\
+         rule \"b\" {\n  endpoint = gh\n  verdict  = \"deny\"\n}\n",
+    )
+    .expect("write");
+    let out = clawpatrol(&["validate", file.to_str().expect("utf8 path")], None);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.hcl:4:"), "{err}");
+    assert!(err.contains("bad.hcl:8:"), "{err}");
+    assert!(err.contains("https.gh"), "the bare name gets a typed suggestion: {err}");
+    assert!(err.contains("2 errors"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn validate_warns_without_schema_version() {
+    let dir = std::env::temp_dir().join(format!("clawpatrol-cli-w-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("p.hcl");
+    std::fs::write(&file, "endpoint \"https\" \"gh\" { hosts = [\"api.github.com\"] }\n")
+        .expect("write");
+    let out = clawpatrol(&["validate", file.to_str().expect("utf8 path")], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("warning: no schema_version declared"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_prints_the_decision_with_its_trace() {
+    let action = r#"{"host":"api.github.com","http":{"method":"DELETE","path":"/repos/acme/app"}}"#;
+    let out = clawpatrol(&["eval", &example("platform/policy.hcl")], Some(action));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["verdict"], "deny");
+    assert_eq!(v["rule"], "gh-no-repo-delete");
+    assert_eq!(v["endpoint"], "https.github");
+    let trace = v["trace"].as_array().expect("trace");
+    assert_eq!(trace.last().expect("step")["result"], "matched");
+}
+
+#[test]
+fn eval_rejects_a_bad_action_with_exit_2() {
+    let out = clawpatrol(
+        &["eval", &example("platform/policy.hcl"), "--action", "-"],
+        Some(r#"{"host":"x","sql":{"verb":"select"}}"#),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("sql: statement is required"));
+}
