@@ -33,7 +33,10 @@ fn one(body: &str) -> (String, String, String) {
     assert_eq!(l.len(), 1, "{e}");
     let d = e.first().expect("an error");
     assert_eq!(d.block.as_deref(), Some("rule \"r\""), "{e}");
-    assert!(d.location.as_ref().is_some_and(|l| !l.source_line.is_empty()));
+    assert!(d
+        .location
+        .as_ref()
+        .is_some_and(|l| !l.source_line.is_empty()));
     l.into_iter().next().expect("one")
 }
 
@@ -79,7 +82,10 @@ fn invalid_regex_literal() {
         "rule \"r\" {\n  endpoint  = https.gh\n  condition = \"http.path.matches('(unclosed')\"\n  verdict   = \"allow\"\n}\n",
     );
     assert!(pos.starts_with("p.hcl:5:"), "{pos}");
-    assert!(detail.to_lowercase().contains("regex") || detail.contains("unclosed"), "{detail}");
+    assert!(
+        detail.to_lowercase().contains("regex") || detail.contains("unclosed"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -101,10 +107,22 @@ fn cel_errors_and_loader_errors_are_reported_together() {
     let l = list(&e);
     let positions: Vec<&str> = l.iter().map(|(p, _, _)| p.as_str()).collect();
     assert!(l.len() >= 4, "{e}");
-    assert!(positions.iter().any(|p| p.starts_with("p.hcl:5:")), "{positions:?}");
-    assert!(positions.iter().any(|p| p.starts_with("p.hcl:9:")), "{positions:?}");
-    assert!(positions.iter().any(|p| p.starts_with("p.hcl:14:")), "{positions:?}");
-    assert!(positions.iter().any(|p| p.starts_with("p.hcl:17:")), "{positions:?}");
+    assert!(
+        positions.iter().any(|p| p.starts_with("p.hcl:5:")),
+        "{positions:?}"
+    );
+    assert!(
+        positions.iter().any(|p| p.starts_with("p.hcl:9:")),
+        "{positions:?}"
+    );
+    assert!(
+        positions.iter().any(|p| p.starts_with("p.hcl:14:")),
+        "{positions:?}"
+    );
+    assert!(
+        positions.iter().any(|p| p.starts_with("p.hcl:17:")),
+        "{positions:?}"
+    );
     let mut sorted = positions.clone();
     sorted.sort_by_key(|p| {
         p.split(':')
@@ -113,7 +131,9 @@ fn cel_errors_and_loader_errors_are_reported_together() {
             .collect::<Vec<_>>()
     });
     assert_eq!(positions, sorted, "errors come in source order");
-    assert!(e.to_string().ends_with(&format!("{} errors in config", l.len())));
+    assert!(e
+        .to_string()
+        .ends_with(&format!("{} errors in config", l.len())));
 }
 
 #[test]

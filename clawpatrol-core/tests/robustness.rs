@@ -34,14 +34,24 @@ fn mutate(base: &str, edits: &[(usize, u8, u8)]) -> String {
 
 fn check_located(text: &str) {
     if let Err(e) = Policy::from_source("m.hcl", text) {
-        assert!(e.first().is_some(), "a refused config names at least one error");
-        for d in e.diagnostics.iter().filter(|d| d.severity == Severity::Error) {
+        assert!(
+            e.first().is_some(),
+            "a refused config names at least one error"
+        );
+        for d in e
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+        {
             let loc = d
                 .location
                 .as_ref()
                 .unwrap_or_else(|| panic!("unlocated error: {d}"));
             assert_eq!(loc.file, "m.hcl");
-            assert!(loc.line >= 1 && loc.line <= text.lines().count().max(1) + 1, "{d}");
+            assert!(
+                loc.line >= 1 && loc.line <= text.lines().count().max(1) + 1,
+                "{d}"
+            );
             let _ = d.to_string();
         }
     }

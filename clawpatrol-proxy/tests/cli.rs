@@ -35,7 +35,11 @@ fn text(b: &[u8]) -> String {
 fn validate_accepts_the_examples() {
     let out = clawpatrol(&["validate", &example("platform/policy.hcl")], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("57 rule(s)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("57 rule(s)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -55,7 +59,10 @@ fn validate_reports_every_error_with_position_and_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bad.hcl:4:"), "{err}");
     assert!(err.contains("bad.hcl:8:"), "{err}");
-    assert!(err.contains("https.gh"), "the bare name gets a typed suggestion: {err}");
+    assert!(
+        err.contains("https.gh"),
+        "the bare name gets a typed suggestion: {err}"
+    );
     assert!(err.contains("2 errors"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -65,8 +72,11 @@ fn validate_warns_without_schema_version() {
     let dir = std::env::temp_dir().join(format!("clawpatrol-cli-w-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let file = dir.join("p.hcl");
-    std::fs::write(&file, "endpoint \"https\" \"gh\" { hosts = [\"api.github.com\"] }\n")
-        .expect("write");
+    std::fs::write(
+        &file,
+        "endpoint \"https\" \"gh\" { hosts = [\"api.github.com\"] }\n",
+    )
+    .expect("write");
     let out = clawpatrol(&["validate", file.to_str().expect("utf8 path")], None);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("warning: no schema_version declared"));
