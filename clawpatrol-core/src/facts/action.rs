@@ -227,6 +227,58 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+/// The keys each block of the fixture `action` object accepts.
+const ACTION_KEYS: &[&str] = &[
+    "endpoint",
+    "host",
+    "credential",
+    "peer_ip",
+    "http",
+    "k8s",
+    "sql",
+    "ssh",
+    "truncated",
+    "unparseable",
+];
+const HTTP_KEYS: &[&str] = &["method", "path", "query", "headers", "body", "body_b64"];
+const K8S_KEYS: &[&str] = &["verb", "resource", "namespace", "name", "params", "shaped"];
+const SQL_KEYS: &[&str] = &["statement", "verb", "tables", "functions", "database"];
+const SSH_KEYS: &[&str] = &[
+    "verb",
+    "command",
+    "subsystem",
+    "forward_host",
+    "forward_port",
+    "user",
+    "stdin",
+];
+
+/// Strict decoding with the reference's wording: `<block>: json: unknown field "x"`.
+fn check_keys(block: &str, v: &serde_json::Value, allowed: &[&str]) -> Result<(), ActionError> {
+    match v {
+        serde_json::Value::Object(m) => match m.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(ActionError(format!("{block}: json: unknown field \"{k}\""))),
+            None => Ok(()),
+        },
+        serde_json::Value::Null => Ok(()),
+        other => Err(ActionError(format!(
+            "{block}: json: expected an object, got {}",
+            json_kind(other)
+        ))),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn requires_key(block: &str, v: &serde_json::Value, key: &str) -> Result<(), ActionError> {
     match v.get(key) {
         Some(serde_json::Value::Null) | None => {
@@ -239,6 +291,17 @@ fn requires_key(block: &str, v: &serde_json::Value, key: &str) -> Result<(), Act
 impl TryFrom<serde_json::Value> for Action {
     type Error = ActionError;
     fn try_from(value: serde_json::Value) -> Result<Action, ActionError> {
+        check_keys("action", &value, ACTION_KEYS)?;
+        for (block, keys) in [
+            ("http", HTTP_KEYS),
+            ("k8s", K8S_KEYS),
+            ("sql", SQL_KEYS),
+            ("ssh", SSH_KEYS),
+        ] {
+            if let Some(v) = value.get(block) {
+                check_keys(block, v, keys)?;
+            }
+        }
         let w: ActionWire = serde_json::from_value(value).map_err(|e| block_err("action", e))?;
         // Our extension: a `k8s` action may also carry the request's `http` block.
         let blocks = [&w.http, &w.k8s, &w.sql, &w.ssh]
@@ -386,11 +449,9 @@ mod tests {
         let e = Action::from_json(&json!({"http": {"body": "a", "body_b64": "YQ=="}})).unwrap_err();
         assert_eq!(e.0, "http: body and body_b64 are mutually exclusive");
         let e = Action::from_json(&json!({"http": {"nope": 1}})).unwrap_err();
-        assert!(
-            e.0.starts_with("http: json: unknown field `nope`"),
-            "{}",
-            e.0
-        );
+        assert_eq!(e.0, "http: json: unknown field \"nope\"");
+        let e = Action::from_json(&json!({"sql": {"statement": "x"}, "extra": 1})).unwrap_err();
+        assert_eq!(e.0, "action: json: unknown field \"extra\"");
     }
 
     #[test]
