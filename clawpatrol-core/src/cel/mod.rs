@@ -3,6 +3,7 @@
 
 mod errors;
 mod eval;
+mod inspect;
 mod ir;
 mod lower;
 mod value;
@@ -11,6 +12,7 @@ mod value;
 mod tests;
 
 pub use errors::{CompileError, CompileErrorKind};
+pub use inspect::LiteralRegex;
 
 use crate::facts::{Activation, Family, FieldId, UnknownCause};
 use errors::CompileErrorKind as K;
@@ -102,6 +104,22 @@ impl CompiledCondition {
     /// Every fact field the condition reads, sorted and deduplicated.
     pub fn fields(&self) -> &[FieldId] {
         &self.fields
+    }
+
+    /// Every literal `matches()` pattern in the condition, with the field it applies to.
+    pub fn literal_regexes(&self) -> Vec<LiteralRegex> {
+        inspect::literal_regexes(&self.root)
+    }
+
+    /// The condition's value when it reads no fact field (a constant condition), else `None`.
+    pub fn constant_value(&self) -> Option<Tri> {
+        struct NoFacts;
+        impl Activation for NoFacts {
+            fn field(&self, _: FieldId) -> crate::facts::FieldValue<'_> {
+                crate::facts::FieldValue::Absent
+            }
+        }
+        self.fields.is_empty().then(|| self.eval(&NoFacts))
     }
 
     /// The condition text as written.

@@ -1,6 +1,8 @@
 //! Subcommands of the `clawpatrol` binary.
 
+mod diff;
 mod eval;
+mod lint;
 mod validate;
 
 use std::process::ExitCode;
@@ -23,6 +25,12 @@ enum Command {
     Validate(validate::Args),
     /// Decide one action (fixture `action` JSON) and print the decision with its trace.
     Eval(eval::Args),
+    /// Replay recorded fixtures against a policy and report mismatches.
+    Test(clawpatrol_test::cli::TestArgs),
+    /// Static analysis: unreachable rules, constant conditions, unused declarations, …
+    Lint(lint::Args),
+    /// Replay fixtures against two versions of a policy and list changed decisions.
+    Diff(diff::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -30,5 +38,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Test(a) => clawpatrol_test::cli::run_test(&a),
+        Command::Lint(a) => lint::run(a),
+        Command::Diff(a) => diff::run(a),
     }
 }
