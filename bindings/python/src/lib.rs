@@ -1,10 +1,341 @@
 //! Python bindings of clawpatrol: the native module `clawpatrol._clawpatrol`.
+//!
+//! `Policy` wraps a compiled `clawpatrol_core::Policy` (immutable, shared across threads);
+//! `decide()` releases the GIL while the engine runs.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clawpatrol_core::{Action as CoreAction, ConfigError, Decision as CoreDecision, Verdict};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+use pyo3::types::{PyDict, PyString};
 
-/// The native module; the pure-Python package `clawpatrol` wraps it.
+create_exception!(
+    clawpatrol,
+    PolicyError,
+    PyException,
+    "A policy that does not load: `file`, `line`, `column` locate the first error; `errors` lists every error."
+);
+
+/// Builds a `PolicyError` carrying the first error's position and every message.
+fn policy_error(py: Python<'_>, e: &ConfigError) -> PyErr {
+    let err = PolicyError::new_err(e.to_string());
+    let value = err.value(py);
+    let first = e.first();
+    let loc = first.and_then(|d| d.location.as_ref());
+    let set = |k: &str, v: Py<PyAny>| {
+        let _ = value.setattr(k, v);
+    };
+    set("file", to_py(py, loc.map(|l| l.file.clone())));
+    set("line", to_py(py, loc.map(|l| l.line)));
+    set("column", to_py(py, loc.map(|l| l.column)));
+    set("summary", to_py(py, first.map(|d| d.summary.clone())));
+    let errors: Vec<String> = e.errors().map(|d| d.to_string()).collect();
+    set("errors", to_py(py, errors));
+    err
+}
+
+/// Converts a value to a Python object, `None` when it cannot be converted.
+fn to_py<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> Py<PyAny> {
+    v.into_py_any(py).unwrap_or_else(|_| py.None())
+}
+
+/// A compiled policy. Thread-safe; share one instance between threads.
+#[pyclass(frozen, module = "clawpatrol")]
+struct Policy {
+    inner: Arc<clawpatrol_core::Policy>,
+}
+
+/// One action to decide (a SQL text may hold several statements, decided in order).
+#[pyclass(frozen, module = "clawpatrol")]
+#[derive(Clone)]
+struct Action {
+    parts: Arc<Vec<CoreAction>>,
+}
+
+/// The decision for one action.
+#[pyclass(frozen, module = "clawpatrol")]
+struct Decision {
+    inner: CoreDecision,
+}
+
+/// The result of replaying one fixture file.
+#[pyclass(frozen, get_all, module = "clawpatrol")]
+struct FixtureResult {
+    /// The fixture path.
+    path: String,
+    /// `ok`, `fail` or `error`.
+    status: String,
+    /// The error text for `error`.
+    error: Option<String>,
+    /// Expected verdict, rule and endpoint (when the fixture parsed).
+    want: Option<(String, String, String)>,
+    /// Produced verdict, rule and endpoint (when it could be decided).
+    got: Option<(String, String, String)>,
+}
+
+#[pymethods]
+impl FixtureResult {
+    fn __repr__(&self) -> String {
+        format!("<FixtureResult {} {}>", self.status, self.path)
+    }
+    /// True when the fixture matched.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+fn json_module_dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let json = obj.py().import("json")?;
+    json.call_method1("dumps", (obj,))?.extract()
+}
+
+/// Accepts an `Action` or a dict in the fixture `action` format.
+fn to_parts(action: &Bound<'_, PyAny>) -> PyResult<Arc<Vec<CoreAction>>> {
+    if let Ok(a) = action.cast::<Action>() {
+        return Ok(a.get().parts.clone());
+    }
+    if action.cast::<PyDict>().is_ok() {
+        let text = json_module_dumps(action)?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let a = CoreAction::from_json(&v).map_err(|e| PyValueError::new_err(e.0))?;
+        return Ok(Arc::new(vec![a]));
+    }
+    Err(PyTypeError::new_err(
+        "decide() takes a clawpatrol.Action or a dict in the fixture `action` format",
+    ))
+}
+
+/// Decides every part; the first part that is not allowed decides (SQL statements in order).
+fn decide_parts(policy: &clawpatrol_core::Policy, parts: &[CoreAction]) -> CoreDecision {
+    let mut first: Option<CoreDecision> = None;
+    for a in parts {
+        let d = if matches!(a.facts, clawpatrol_core::Facts::Sql(_)) {
+            policy.decide_fail_closed_traced(a)
+        } else {
+            policy.decide_traced(a)
+        };
+        if !matches!(d.verdict, Verdict::Allow) {
+            return d;
+        }
+        first.get_or_insert(d);
+    }
+    first.unwrap_or_else(|| policy.decide_traced(&CoreAction::new(clawpatrol_core::Facts::Sql(Default::default()))))
+}
+
+#[pymethods]
+impl Policy {
+    /// Loads a config file, or every `*.hcl` of a directory in name order.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Policy> {
+        match py.detach(|| clawpatrol_core::Policy::load(&path)) {
+            Ok(p) => Ok(Policy { inner: Arc::new(p) }),
+            Err(e) => Err(policy_error(py, &e)),
+        }
+    }
+
+    /// Compiles config text; `name` is the file name errors show.
+    #[staticmethod]
+    #[pyo3(signature = (text, name = "policy.hcl"))]
+    fn from_string(py: Python<'_>, text: &str, name: &str) -> PyResult<Policy> {
+        match clawpatrol_core::Policy::from_source(name, text) {
+            Ok(p) => Ok(Policy { inner: Arc::new(p) }),
+            Err(e) => Err(policy_error(py, &e)),
+        }
+    }
+
+    /// Decides an action (an `Action` from the helpers, or a fixture-format dict).
+    fn decide(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<Decision> {
+        let parts = to_parts(action)?;
+        let policy = self.inner.clone();
+        let inner = py.detach(move || decide_parts(&policy, &parts));
+        Ok(Decision { inner })
+    }
+
+    /// Replays a fixture file or directory (like `clawpatrol test`), one result per fixture.
+    #[pyo3(signature = (path, recursive = false))]
+    fn test(&self, py: Python<'_>, path: PathBuf, recursive: bool) -> PyResult<Vec<FixtureResult>> {
+        let policy = self.inner.clone();
+        let results = py.detach(move || {
+            clawpatrol_test::discover::fixture_files(&path, recursive)
+                .map(|files| clawpatrol_test::runner::replay_files(&policy, &files))
+                .map_err(|e| e.to_string())
+        });
+        let results = results.map_err(PyValueError::new_err)?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let (status, error) = match &r.outcome {
+                    clawpatrol_test::Outcome::Pass(_) => ("ok", None),
+                    clawpatrol_test::Outcome::Mismatch(_) => ("fail", None),
+                    clawpatrol_test::Outcome::Error(e) => ("error", Some(e.clone())),
+                };
+                FixtureResult {
+                    path: r.path.clone(),
+                    status: status.to_string(),
+                    error,
+                    want: r
+                        .expect
+                        .as_ref()
+                        .map(|w| (w.verdict.clone(), w.rule.clone(), w.endpoint.clone())),
+                    got: r
+                        .outcome
+                        .produced()
+                        .map(|g| (g.verdict.clone(), g.rule.clone(), g.endpoint.clone())),
+                }
+            })
+            .collect())
+    }
+
+    /// Typed names of the endpoints (`https.github`), in declaration order.
+    #[getter]
+    fn endpoints(&self) -> Vec<String> {
+        self.inner.endpoint_names().map(str::to_string).collect()
+    }
+
+    /// Warnings of the load, rendered.
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings().iter().map(|d| d.to_string()).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<clawpatrol.Policy endpoints={:?}>", self.endpoints())
+    }
+}
+
+#[pymethods]
+impl Decision {
+    /// `allow`, `deny`, `approve` or `passthrough`.
+    #[getter]
+    fn verdict(&self) -> &'static str {
+        self.inner.verdict.as_str()
+    }
+    /// The deciding rule, or `None`.
+    #[getter]
+    fn rule(&self) -> Option<String> {
+        self.inner.rule.as_deref().map(str::to_string)
+    }
+    /// The typed endpoint, or `None` when no endpoint claims the action.
+    #[getter]
+    fn endpoint(&self) -> Option<String> {
+        self.inner.endpoint.as_deref().map(str::to_string)
+    }
+    /// The reason the agent is told on a deny (`denied by policy` when the rule gives none);
+    /// the rule's reason (possibly empty) otherwise.
+    #[getter]
+    fn reason(&self) -> String {
+        match self.inner.verdict {
+            Verdict::Deny => self.inner.agent_reason().to_string(),
+            _ => self.inner.reason.clone(),
+        }
+    }
+    /// The approver chain of an `approve` verdict (typed references), else empty.
+    #[getter]
+    fn approvers(&self) -> Vec<String> {
+        match &self.inner.verdict {
+            Verdict::Approve(chain) => chain.clone(),
+            _ => Vec::new(),
+        }
+    }
+    /// True for `allow` and `passthrough`.
+    #[getter]
+    fn allowed(&self) -> bool {
+        self.inner.is_allowed()
+    }
+    /// Every rule evaluated, in order, with its result.
+    fn explain(&self) -> String {
+        let mut out = format!(
+            "{} by {} on {}",
+            self.inner.verdict,
+            self.inner.rule.as_deref().map_or("no rule".to_string(), |r| format!("rule `{r}`")),
+            self.inner.endpoint.as_deref().unwrap_or("no endpoint")
+        );
+        if !self.inner.reason.is_empty() {
+            out.push_str(&format!(": {}", self.inner.reason));
+        }
+        if let Some(t) = &self.inner.trace {
+            for s in &t.steps {
+                out.push_str(&format!("\n  rule `{}` (priority {}): {}", s.rule, s.priority, s.result));
+            }
+        }
+        out
+    }
+    /// The decision as a dict (same keys as `clawpatrol eval` prints).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let text = self.inner.to_json().to_string();
+        py.import("json")?.call_method1("loads", (PyString::new(py, &text),))
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "<Decision {} rule={:?} endpoint={:?}>",
+            self.verdict(),
+            self.rule(),
+            self.endpoint()
+        )
+    }
+}
+
+/// An action from a fixture-format dict (validated now rather than at `decide()` time).
+#[pyfunction]
+fn action_from_dict(action: &Bound<'_, PyAny>) -> PyResult<Action> {
+    Ok(Action {
+        parts: to_parts(action)?,
+    })
+}
+
+/// An SSH channel action (`verb`: pty, exec, shell, subsystem, forward).
+#[pyfunction]
+#[pyo3(signature = (verb, *, command = "", subsystem = "", forward_host = "", forward_port = 0, user = "", stdin = "", host = "", credential = "", endpoint = None, truncated = false))]
+#[allow(clippy::too_many_arguments)]
+fn ssh_action(
+    verb: &str,
+    command: &str,
+    subsystem: &str,
+    forward_host: &str,
+    forward_port: i64,
+    user: &str,
+    stdin: &str,
+    host: &str,
+    credential: &str,
+    endpoint: Option<String>,
+    truncated: bool,
+) -> Action {
+    let facts = clawpatrol_core::facts::SshFacts {
+        verb: verb.to_string(),
+        command: command.to_string(),
+        subsystem: subsystem.to_string(),
+        forward_host: forward_host.to_string(),
+        forward_port,
+        user: user.to_string(),
+        stdin: stdin.to_string(),
+    }
+    .normalized();
+    let mut a = CoreAction::new(clawpatrol_core::Facts::Ssh(facts))
+        .with_host(host)
+        .with_credential(credential);
+    a.endpoint = endpoint;
+    a.truncated = truncated;
+    Action {
+        parts: Arc::new(vec![a]),
+    }
+}
+
+/// The native module; the pure-Python package `clawpatrol` re-exports it.
 #[pymodule]
 fn _clawpatrol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("PolicyError", m.py().get_type::<PolicyError>())?;
+    m.add_class::<Policy>()?;
+    m.add_class::<Action>()?;
+    m.add_class::<Decision>()?;
+    m.add_class::<FixtureResult>()?;
+    m.add_function(wrap_pyfunction!(action_from_dict, m)?)?;
+    m.add_function(wrap_pyfunction!(ssh_action, m)?)?;
     Ok(())
 }
