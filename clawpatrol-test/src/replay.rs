@@ -2,7 +2,8 @@
 
 use clawpatrol_core::dispatch::ResolveError;
 use clawpatrol_core::facts::Facts;
-use clawpatrol_core::{Action, Decision, Policy, Trace, Verdict};
+use clawpatrol_core::engine::frame_decision;
+use clawpatrol_core::{Action, Decision, Policy, Trace};
 
 use crate::fixture::{Expect, Fixture};
 use crate::sql;
@@ -109,7 +110,7 @@ fn endpoint_family(policy: &Policy, typed: &str) -> Option<clawpatrol_core::Fami
 
 /// Decides a fixture's action(s) on its endpoint. SQL statements are derived by the parser
 /// the gateway uses and each one (with shadow statements) is decided with the SQL backstop;
-/// the first statement that is not allowed decides the frame.
+/// the first denied statement decides the frame, else the first one needing approval.
 pub fn decide(policy: &Policy, f: &Fixture) -> Result<Produced, String> {
     if f.expect.verdict == "passthrough" {
         return Err(
@@ -141,10 +142,7 @@ pub fn decide(policy: &Policy, f: &Fixture) -> Result<Produced, String> {
         }
         _ => vec![policy.decide_traced(&action)],
     };
-    let chosen = decisions
-        .iter()
-        .find(|d| !matches!(d.verdict, Verdict::Allow))
-        .or(decisions.first())
+    let chosen = frame_decision(&decisions)
         .cloned()
         .ok_or_else(|| "sql: the statement has nothing to evaluate".to_string())?;
     Ok(Produced {

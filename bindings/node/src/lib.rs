@@ -1,6 +1,310 @@
-//! Node.js bindings of clawpatrol (napi-rs).
+//! Node.js bindings of clawpatrol (napi-rs): the same engine as the gateway, in-process.
+//!
+//! Config errors are thrown as `Error`s whose message starts with [`POLICY_ERROR_PREFIX`]
+//! followed by JSON; `index.js` turns them into `PolicyError` objects with `file`, `line`,
+//! `column` and `errors`.
 
+use std::sync::Arc;
+
+use clawpatrol_core::{Action as CoreAction, ConfigError, Decision as CoreDecision, Verdict};
+use napi::bindgen_prelude::*;
 use napi_derive::napi;
+
+/// Marks a thrown config error for the JavaScript wrapper.
+pub const POLICY_ERROR_PREFIX: &str = "CLAWPATROL_POLICY_ERROR:";
+
+fn policy_error(e: &ConfigError) -> Error {
+    let first = e.first();
+    let loc = first.and_then(|d| d.location.as_ref());
+    let payload = serde_json::json!({
+        "message": e.to_string(),
+        "summary": first.map(|d| d.summary.clone()),
+        "file": loc.map(|l| l.file.clone()),
+        "line": loc.map(|l| l.line),
+        "column": loc.map(|l| l.column),
+        "errors": e.errors().map(|d| d.to_string()).collect::<Vec<_>>(),
+    });
+    Error::new(Status::InvalidArg, format!("{POLICY_ERROR_PREFIX}{payload}"))
+}
+
+/// A compiled policy.
+#[napi]
+pub struct Policy {
+    inner: Arc<clawpatrol_core::Policy>,
+}
+
+/// One action to decide (a SQL text may hold several statements, decided in order).
+#[napi]
+#[derive(Clone)]
+pub struct Action {
+    parts: Arc<Vec<CoreAction>>,
+}
+
+/// The decision for one action.
+#[napi]
+pub struct Decision {
+    inner: CoreDecision,
+}
+
+/// The result of replaying one fixture file.
+#[napi(object)]
+pub struct FixtureResult {
+    /// The fixture path.
+    pub path: String,
+    /// `ok`, `fail` or `error`.
+    pub status: String,
+    /// The error text for `error`.
+    pub error: Option<String>,
+    /// Expected `[verdict, rule, endpoint]`, when the fixture parsed.
+    pub want: Option<Vec<String>>,
+    /// Produced `[verdict, rule, endpoint]`, when it could be decided.
+    pub got: Option<Vec<String>>,
+}
+
+/// Options of `sshAction`.
+#[napi(object)]
+#[derive(Default)]
+pub struct SshActionOptions {
+    /// The exec command line.
+    pub command: Option<String>,
+    /// The subsystem name.
+    pub subsystem: Option<String>,
+    /// The direct-tcpip destination host.
+    pub forward_host: Option<String>,
+    /// The direct-tcpip destination port.
+    pub forward_port: Option<i64>,
+    /// The SSH user.
+    pub user: Option<String>,
+    /// Buffered stdin.
+    pub stdin: Option<String>,
+    /// The host the agent addressed.
+    pub host: Option<String>,
+    /// The dispatched credential's name.
+    pub credential: Option<String>,
+    /// The typed endpoint name, when known.
+    pub endpoint: Option<String>,
+    /// Stdin was cut at the inspection buffer.
+    pub truncated: Option<bool>,
+}
+
+fn action_from_json(v: &serde_json::Value) -> Result<Arc<Vec<CoreAction>>> {
+    CoreAction::from_json(v)
+        .map(|a| Arc::new(vec![a]))
+        .map_err(|e| Error::new(Status::InvalidArg, e.0))
+}
+
+/// Decides every part (SQL statements with the backstop) and picks the frame's decision.
+fn decide_parts(policy: &clawpatrol_core::Policy, parts: &[CoreAction]) -> CoreDecision {
+    let decisions: Vec<CoreDecision> = parts
+        .iter()
+        .map(|a| match a.facts {
+            clawpatrol_core::Facts::Sql(_) => policy.decide_fail_closed_traced(a),
+            _ => policy.decide_traced(a),
+        })
+        .collect();
+    match clawpatrol_core::engine::frame_decision(&decisions) {
+        Some(d) => d.clone(),
+        // An empty SQL text carries nothing to evaluate; the gateway forwards it.
+        None => CoreDecision {
+            verdict: Verdict::Allow,
+            rule: None,
+            endpoint: None,
+            reason: String::new(),
+            synthesized: false,
+            log_detail: None,
+            trace: None,
+        },
+    }
+}
+
+#[napi]
+impl Policy {
+    /// Loads a config file, or every `*.hcl` of a directory in name order.
+    #[napi(factory)]
+    pub fn load(path: String) -> Result<Policy> {
+        clawpatrol_core::Policy::load(&path)
+            .map(|p| Policy { inner: Arc::new(p) })
+            .map_err(|e| policy_error(&e))
+    }
+
+    /// Compiles config text; `name` (default `policy.hcl`) is the file name errors show.
+    #[napi(factory)]
+    pub fn from_string(text: String, name: Option<String>) -> Result<Policy> {
+        let name = name.unwrap_or_else(|| "policy.hcl".to_string());
+        clawpatrol_core::Policy::from_source(&name, &text)
+            .map(|p| Policy { inner: Arc::new(p) })
+            .map_err(|e| policy_error(&e))
+    }
+
+    /// Decides an action: an `Action` from the helpers, or an object in the fixture
+    /// `action` format.
+    #[napi]
+    pub fn decide(&self, env: Env, action: Either<&Action, Object>) -> Result<Decision> {
+        let parts = match action {
+            Either::A(a) => a.parts.clone(),
+            Either::B(o) => action_from_json(&env.from_js_value::<serde_json::Value, _>(o)?)?,
+        };
+        Ok(Decision {
+            inner: decide_parts(&self.inner, &parts),
+        })
+    }
+
+    /// Replays a fixture file or directory (like `clawpatrol test`), one result per fixture.
+    #[napi]
+    pub fn test(&self, path: String, recursive: Option<bool>) -> Result<Vec<FixtureResult>> {
+        let files = clawpatrol_test::discover::fixture_files(
+            std::path::Path::new(&path),
+            recursive.unwrap_or(false),
+        )
+        .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        let results = clawpatrol_test::runner::replay_files(&self.inner, &files);
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                let (status, error) = match &r.outcome {
+                    clawpatrol_test::Outcome::Pass(_) => ("ok", None),
+                    clawpatrol_test::Outcome::Mismatch(_) => ("fail", None),
+                    clawpatrol_test::Outcome::Error(e) => ("error", Some(e.clone())),
+                };
+                FixtureResult {
+                    path: r.path.clone(),
+                    status: status.to_string(),
+                    error,
+                    want: r
+                        .expect
+                        .as_ref()
+                        .map(|w| vec![w.verdict.clone(), w.rule.clone(), w.endpoint.clone()]),
+                    got: r
+                        .outcome
+                        .produced()
+                        .map(|g| vec![g.verdict.clone(), g.rule.clone(), g.endpoint.clone()]),
+                }
+            })
+            .collect())
+    }
+
+    /// Typed names of the endpoints (`https.github`), in declaration order.
+    #[napi(getter)]
+    pub fn endpoints(&self) -> Vec<String> {
+        self.inner.endpoint_names().map(str::to_string).collect()
+    }
+
+    /// Warnings of the load, rendered.
+    #[napi(getter)]
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.warnings().iter().map(|d| d.to_string()).collect()
+    }
+}
+
+#[napi]
+impl Decision {
+    /// `allow`, `deny`, `approve` or `passthrough`.
+    #[napi(getter)]
+    pub fn verdict(&self) -> String {
+        self.inner.verdict.as_str().to_string()
+    }
+
+    /// The deciding rule, or `null`.
+    #[napi(getter)]
+    pub fn rule(&self) -> Option<String> {
+        self.inner.rule.as_deref().map(str::to_string)
+    }
+
+    /// The typed endpoint, or `null` when no endpoint claims the action.
+    #[napi(getter)]
+    pub fn endpoint(&self) -> Option<String> {
+        self.inner.endpoint.as_deref().map(str::to_string)
+    }
+
+    /// On a deny, what the agent is told (`denied by policy` when the rule gives no reason);
+    /// otherwise the rule's reason (possibly empty).
+    #[napi(getter)]
+    pub fn reason(&self) -> String {
+        match self.inner.verdict {
+            Verdict::Deny => self.inner.agent_reason().to_string(),
+            _ => self.inner.reason.clone(),
+        }
+    }
+
+    /// The approver chain of an `approve` verdict (typed references), else empty.
+    #[napi(getter)]
+    pub fn approvers(&self) -> Vec<String> {
+        match &self.inner.verdict {
+            Verdict::Approve(chain) => chain.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True for `allow` and `passthrough`.
+    #[napi(getter)]
+    pub fn allowed(&self) -> bool {
+        self.inner.is_allowed()
+    }
+
+    /// Every rule evaluated, in order, with its result.
+    #[napi]
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "{} by {} on {}",
+            self.inner.verdict,
+            self.inner
+                .rule
+                .as_deref()
+                .map_or("no rule".to_string(), |r| format!("rule `{r}`")),
+            self.inner.endpoint.as_deref().unwrap_or("no endpoint")
+        );
+        if !self.inner.reason.is_empty() {
+            out.push_str(&format!(": {}", self.inner.reason));
+        }
+        if let Some(t) = &self.inner.trace {
+            for s in &t.steps {
+                out.push_str(&format!(
+                    "\n  rule `{}` (priority {}): {}",
+                    s.rule, s.priority, s.result
+                ));
+            }
+        }
+        out
+    }
+
+    /// The decision as a plain object (same keys as `clawpatrol eval` prints).
+    #[napi(js_name = "toJSON")]
+    pub fn to_json(&self) -> serde_json::Value {
+        self.inner.to_json()
+    }
+}
+
+/// An action from an object in the fixture `action` format (validated now).
+#[napi]
+pub fn action_from_object(action: serde_json::Value) -> Result<Action> {
+    Ok(Action {
+        parts: action_from_json(&action)?,
+    })
+}
+
+/// An SSH channel action (`verb`: pty, exec, shell, subsystem, forward).
+#[napi]
+pub fn ssh_action(verb: String, options: Option<SshActionOptions>) -> Action {
+    let o = options.unwrap_or_default();
+    let facts = clawpatrol_core::facts::SshFacts {
+        verb,
+        command: o.command.unwrap_or_default(),
+        subsystem: o.subsystem.unwrap_or_default(),
+        forward_host: o.forward_host.unwrap_or_default(),
+        forward_port: o.forward_port.unwrap_or(0),
+        user: o.user.unwrap_or_default(),
+        stdin: o.stdin.unwrap_or_default(),
+    }
+    .normalized();
+    let mut a = CoreAction::new(clawpatrol_core::Facts::Ssh(facts))
+        .with_host(o.host.unwrap_or_default())
+        .with_credential(o.credential.unwrap_or_default());
+    a.endpoint = o.endpoint;
+    a.truncated = o.truncated.unwrap_or(false);
+    Action {
+        parts: Arc::new(vec![a]),
+    }
+}
 
 /// The version of the clawpatrol engine inside this addon.
 #[napi]

@@ -111,21 +111,28 @@ fn to_parts(action: &Bound<'_, PyAny>) -> PyResult<Arc<Vec<CoreAction>>> {
     ))
 }
 
-/// Decides every part; the first part that is not allowed decides (SQL statements in order).
+/// Decides every part (SQL statements with the backstop) and picks the frame's decision.
 fn decide_parts(policy: &clawpatrol_core::Policy, parts: &[CoreAction]) -> CoreDecision {
-    let mut first: Option<CoreDecision> = None;
-    for a in parts {
-        let d = if matches!(a.facts, clawpatrol_core::Facts::Sql(_)) {
-            policy.decide_fail_closed_traced(a)
-        } else {
-            policy.decide_traced(a)
-        };
-        if !matches!(d.verdict, Verdict::Allow) {
-            return d;
-        }
-        first.get_or_insert(d);
+    let decisions: Vec<CoreDecision> = parts
+        .iter()
+        .map(|a| match a.facts {
+            clawpatrol_core::Facts::Sql(_) => policy.decide_fail_closed_traced(a),
+            _ => policy.decide_traced(a),
+        })
+        .collect();
+    match clawpatrol_core::engine::frame_decision(&decisions) {
+        Some(d) => d.clone(),
+        // An empty SQL text carries nothing to evaluate; the gateway forwards it.
+        None => CoreDecision {
+            verdict: Verdict::Allow,
+            rule: None,
+            endpoint: None,
+            reason: String::new(),
+            synthesized: false,
+            log_detail: None,
+            trace: None,
+        },
     }
-    first.unwrap_or_else(|| policy.decide_traced(&CoreAction::new(clawpatrol_core::Facts::Sql(Default::default()))))
 }
 
 #[pymethods]

@@ -231,3 +231,19 @@ fn synthesized_deny(
         trace: traced.then(Trace::default),
     }
 }
+
+/// The decision for a frame of several statements (a multi-statement SQL text with its shadow
+/// statements), each decided on its own: any denied statement denies the frame (nothing is
+/// forwarded, no approver is paged); otherwise the first statement that needs approval
+/// decides; otherwise the first statement's decision. `None` for an empty frame.
+pub fn frame_decision(decisions: &[Decision]) -> Option<&Decision> {
+    decisions
+        .iter()
+        .find(|d| matches!(d.verdict, Verdict::Deny))
+        .or_else(|| {
+            decisions
+                .iter()
+                .find(|d| !matches!(d.verdict, Verdict::Allow))
+        })
+        .or(decisions.first())
+}
