@@ -3,7 +3,7 @@
 #![no_main]
 
 use clawpatrol_protocols::http::{
-    response_framing, strip_credential_headers, BodyDecoder, HeadProgress, Limits,
+    response_framing, strip_credential_headers, strip_credential_trailers, BodyDecoder, HeadProgress, Limits,
     ResponseHeadParser,
 };
 use libfuzzer_sys::fuzz_target;
@@ -25,6 +25,8 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(p) = d.feed(&data[consumed..]) {
                 assert!(p.consumed <= data.len() - consumed);
                 let _ = d.finish();
+                let kept = strip_credential_trailers(d.raw_trailers());
+                assert!(kept.len() <= d.raw_trailers().len());
             }
         }
     }

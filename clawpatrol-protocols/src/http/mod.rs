@@ -17,7 +17,9 @@ pub use head::{
     parse_request_head, parse_response_head, HeadProgress, RequestHead, RequestHeadParser,
     ResponseHead, ResponseHeadParser, TargetForm, Version,
 };
-pub use redact::{is_credential_response_header, strip_credential_headers};
+pub use redact::{
+    is_credential_response_header, strip_credential_headers, strip_credential_trailers,
+};
 
 /// Size limits of the HTTP parsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,23 @@ pub fn strip_credential_headers(head: &mut ResponseHead) -> Vec<u8> {
     bytes
 }
 
+/// Removes credential-bearing fields from a raw chunked trailer section (CRLF-terminated
+/// field lines, as [`BodyDecoder::raw_trailers`](super::BodyDecoder::raw_trailers) returns).
+pub fn strip_credential_trailers(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &[][..]),
+        };
+        let name = String::from_utf8_lossy(name.trim_ascii());
+        if !is_credential_response_header(&name, value.trim_ascii()) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +83,13 @@ mod tests {
              WWW-Authenticate: Basic realm=\"api\"\r\nContent-Length: 0\r\n\r\n"
         );
         assert_eq!(head.head_len, out.len());
+    }
+
+    #[test]
+    fn trailers_are_stripped_line_by_line() {
+        let raw = b"X-Sum: 1\r\nSet-Cookie: a=b\r\nwww-authenticate: Bearer\r\nX-B: 2\r\n";
+        assert_eq!(strip_credential_trailers(raw), b"X-Sum: 1\r\nX-B: 2\r\n");
+        assert_eq!(strip_credential_trailers(b""), b"");
     }
 
     #[test]
