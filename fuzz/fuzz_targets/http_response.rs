@@ -3,8 +3,8 @@
 #![no_main]
 
 use clawpatrol_protocols::http::{
-    response_framing, strip_credential_headers, strip_credential_trailers, BodyDecoder, HeadProgress, Limits,
-    ResponseHeadParser,
+    response_framing, strip_credential_headers, strip_credential_trailers, BodyDecoder,
+    HeadProgress, Limits, ResponseHeadParser,
 };
 use libfuzzer_sys::fuzz_target;
 
