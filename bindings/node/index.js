@@ -26,12 +26,19 @@ function rethrow (e) {
   throw e
 }
 
-const { load, fromString } = native.Policy
-native.Policy.load = function (path) {
-  try { return load.call(native.Policy, path) } catch (e) { rethrow(e) }
-}
-native.Policy.fromString = function (text, name) {
-  try { return fromString.call(native.Policy, text, name) } catch (e) { rethrow(e) }
+/** A compiled policy: `Policy.load(path)` or `Policy.fromString(text, name)`. */
+class Policy {
+  static load (path) {
+    try { return native.Policy.load(path) } catch (e) { rethrow(e) }
+  }
+
+  static fromString (text, name) {
+    try { return native.Policy.fromString(text, name) } catch (e) { rethrow(e) }
+  }
+
+  static [Symbol.hasInstance] (value) {
+    return value instanceof native.Policy
+  }
 }
 
-module.exports = { ...native, PolicyError }
+module.exports = { ...native, Policy, PolicyError }
