@@ -489,6 +489,9 @@ fn oversize_frame_streams_when_enabled() {
     }
 }
 
+/// Input bytes and a check of the error they must give.
+type Case = (Vec<u8>, fn(&PgError) -> bool);
+
 #[test]
 fn malformed_frames_are_errors() {
     fn typed(tag: u8, payload: &[u8]) -> Vec<u8> {
@@ -497,7 +500,7 @@ fn malformed_frames_are_errors() {
         v.extend_from_slice(payload);
         v
     }
-    let cases: Vec<(Vec<u8>, fn(&PgError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![b'Q', 0, 0, 0, 3], |e| {
             matches!(e, PgError::BadLength { len: 3, .. })
         }),
@@ -553,7 +556,7 @@ fn malformed_frames_are_errors() {
         assert_eq!(d.next_frame(), Err(PgError::Poisoned));
     }
 
-    let startup_cases: Vec<(Vec<u8>, fn(&PgError) -> bool)> = vec![
+    let startup_cases: Vec<Case> = vec![
         (vec![0, 0, 0, 4], |e| {
             matches!(e, PgError::BadStartupLength { len: 4, .. })
         }),

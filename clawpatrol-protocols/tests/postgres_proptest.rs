@@ -332,3 +332,40 @@ proptest! {
         prop_assert_eq!(got, msgs);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Whatever decodes re-encodes to exactly the same bytes (nothing is lost or normalised).
+    #[test]
+    fn decoded_payloads_re_encode_byte_exact(
+        tag in prop::sample::select(b"pQPBDESHCFdcfXRKZENTDCI123nts GHWdcAVv".to_vec()),
+        payload in prop::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(b'S'), Just(b'P'), any::<u8>()],
+            0..48,
+        ),
+        kind in 0usize..4,
+    ) {
+        let kinds = [
+            AuthResponseKind::Raw,
+            AuthResponseKind::Password,
+            AuthResponseKind::SaslInitial,
+            AuthResponseKind::Sasl,
+        ];
+        let mut framed = vec![tag];
+        framed.extend_from_slice(&((payload.len() + 4) as u32).to_be_bytes());
+        framed.extend_from_slice(&payload);
+        if let Ok(m) = FrontendMessage::decode_typed(tag, &payload, kinds[kind]) {
+            prop_assert_eq!(m.to_bytes().unwrap(), framed.clone());
+        }
+        if let Ok(m) = BackendMessage::decode(tag, &payload) {
+            prop_assert_eq!(m.to_bytes().unwrap(), framed);
+        }
+        let mut startup = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        startup.extend_from_slice(&[0, 3, 0, 0]);
+        startup.extend_from_slice(&payload);
+        if let Ok(m) = FrontendMessage::decode_startup(&startup[4..]) {
+            prop_assert_eq!(m.to_bytes().unwrap(), startup);
+        }
+    }
+}
