@@ -687,3 +687,18 @@ fn deny_frames_match_the_reference() {
         Some("FunctionCall (legacy fast-path) blocked — no SQL text to inspect")
     );
 }
+
+#[test]
+fn upstream_startup_omits_database_equal_to_user() {
+    let m = FrontendMessage::upstream_startup("alice", "alice");
+    assert_eq!(
+        m.to_bytes().unwrap(),
+        b"\0\0\0\x14\0\x03\0\0user\0alice\0\0".to_vec()
+    );
+    let m = FrontendMessage::upstream_startup("alice", "app");
+    assert_eq!(m.startup_param("database"), Some("app"));
+    // A NUL smuggled into the user cannot add parameters: encoding refuses it.
+    assert!(FrontendMessage::upstream_startup("a\0database", "x")
+        .to_bytes()
+        .is_err());
+}

@@ -204,6 +204,18 @@ impl FrontendMessage {
         })
     }
 
+    /// The StartupMessage v3.0 the gateway sends upstream: `user`, plus `database` unless equal to it.
+    pub fn upstream_startup(user: &str, database: &str) -> FrontendMessage {
+        let mut params = vec![("user".to_owned(), user.to_owned())];
+        if database != user {
+            params.push(("database".to_owned(), database.to_owned()));
+        }
+        FrontendMessage::Startup {
+            version: ProtocolVersion::V3_0,
+            params,
+        }
+    }
+
     /// Value of a StartupMessage parameter (first occurrence); `None` for other messages.
     pub fn startup_param(&self, key: &str) -> Option<&str> {
         match self {
