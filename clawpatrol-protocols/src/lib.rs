@@ -7,4 +7,5 @@
 
 pub mod http;
 pub mod k8s;
+pub mod postgres;
 pub mod tls;
