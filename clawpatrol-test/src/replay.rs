@@ -1,8 +1,8 @@
 //! Replaying one fixture against a policy (reference §7.3 with our decisions).
 
 use clawpatrol_core::dispatch::ResolveError;
-use clawpatrol_core::facts::Facts;
 use clawpatrol_core::engine::frame_decision;
+use clawpatrol_core::facts::Facts;
 use clawpatrol_core::{Action, Decision, Policy, Trace};
 
 use crate::fixture::{Expect, Fixture};

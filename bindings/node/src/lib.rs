@@ -24,7 +24,10 @@ fn policy_error(e: &ConfigError) -> Error {
         "column": loc.map(|l| l.column),
         "errors": e.errors().map(|d| d.to_string()).collect::<Vec<_>>(),
     });
-    Error::new(Status::InvalidArg, format!("{POLICY_ERROR_PREFIX}{payload}"))
+    Error::new(
+        Status::InvalidArg,
+        format!("{POLICY_ERROR_PREFIX}{payload}"),
+    )
 }
 
 /// A compiled policy.
@@ -192,7 +195,11 @@ impl Policy {
     /// Warnings of the load, rendered.
     #[napi(getter)]
     pub fn warnings(&self) -> Vec<String> {
-        self.inner.warnings().iter().map(|d| d.to_string()).collect()
+        self.inner
+            .warnings()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
     }
 }
 
@@ -272,6 +279,49 @@ impl Decision {
     pub fn to_json(&self) -> serde_json::Value {
         self.inner.to_json()
     }
+}
+
+/// Options of `httpAction` and `k8sAction`.
+#[napi(object)]
+#[derive(Default)]
+pub struct RequestOptions {
+    /// Request headers (one value per name).
+    pub headers: Option<std::collections::HashMap<String, String>>,
+    /// The request body.
+    pub body: Option<Either<String, Buffer>>,
+    /// The dispatched credential's name.
+    pub credential: Option<String>,
+    /// The typed endpoint name, when known.
+    pub endpoint: Option<String>,
+}
+
+fn request_action(method: String, url: String, o: RequestOptions, kubernetes: bool) -> Action {
+    let mut headers: Vec<(String, String)> = o.headers.unwrap_or_default().into_iter().collect();
+    headers.sort();
+    let body = match o.body {
+        Some(Either::A(s)) => s.into_bytes(),
+        Some(Either::B(b)) => b.to_vec(),
+        None => Vec::new(),
+    };
+    let mut a =
+        clawpatrol_core::facts::from_http::action_from_url(&method, &url, &headers, body, kubernetes)
+            .with_credential(o.credential.unwrap_or_default());
+    a.endpoint = o.endpoint;
+    Action {
+        parts: Arc::new(vec![a]),
+    }
+}
+
+/// An HTTP request (`url` absolute, or a path), with the facts the gateway would derive.
+#[napi]
+pub fn http_action(method: String, url: String, options: Option<RequestOptions>) -> Action {
+    request_action(method, url, options.unwrap_or_default(), false)
+}
+
+/// A Kubernetes API request (method + URL), decomposed into `k8s.*` facts like the gateway.
+#[napi]
+pub fn k8s_action(method: String, url: String, options: Option<RequestOptions>) -> Action {
+    request_action(method, url, options.unwrap_or_default(), true)
 }
 
 /// An action from an object in the fixture `action` format (validated now).

@@ -10,8 +10,8 @@ use clawpatrol_core::{Action as CoreAction, ConfigError, Decision as CoreDecisio
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use pyo3::types::{PyDict, PyString};
+use pyo3::IntoPyObjectExt;
 
 create_exception!(
     clawpatrol,
@@ -208,7 +208,11 @@ impl Policy {
     /// Warnings of the load, rendered.
     #[getter]
     fn warnings(&self) -> Vec<String> {
-        self.inner.warnings().iter().map(|d| d.to_string()).collect()
+        self.inner
+            .warnings()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -260,7 +264,10 @@ impl Decision {
         let mut out = format!(
             "{} by {} on {}",
             self.inner.verdict,
-            self.inner.rule.as_deref().map_or("no rule".to_string(), |r| format!("rule `{r}`")),
+            self.inner
+                .rule
+                .as_deref()
+                .map_or("no rule".to_string(), |r| format!("rule `{r}`")),
             self.inner.endpoint.as_deref().unwrap_or("no endpoint")
         );
         if !self.inner.reason.is_empty() {
@@ -268,7 +275,10 @@ impl Decision {
         }
         if let Some(t) = &self.inner.trace {
             for s in &t.steps {
-                out.push_str(&format!("\n  rule `{}` (priority {}): {}", s.rule, s.priority, s.result));
+                out.push_str(&format!(
+                    "\n  rule `{}` (priority {}): {}",
+                    s.rule, s.priority, s.result
+                ));
             }
         }
         out
@@ -276,7 +286,8 @@ impl Decision {
     /// The decision as a dict (same keys as `clawpatrol eval` prints).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let text = self.inner.to_json().to_string();
-        py.import("json")?.call_method1("loads", (PyString::new(py, &text),))
+        py.import("json")?
+            .call_method1("loads", (PyString::new(py, &text),))
     }
     fn __repr__(&self) -> String {
         format!(
@@ -294,6 +305,70 @@ fn action_from_dict(action: &Bound<'_, PyAny>) -> PyResult<Action> {
     Ok(Action {
         parts: to_parts(action)?,
     })
+}
+
+/// Reads a body given as `bytes` or `str`.
+fn body_bytes(body: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
+    match body {
+        None => Ok(Vec::new()),
+        Some(b) if b.is_none() => Ok(Vec::new()),
+        Some(b) => match b.extract::<Vec<u8>>() {
+            Ok(v) if !b.is_instance_of::<PyString>() => Ok(v),
+            _ => Ok(b.extract::<String>()?.into_bytes()),
+        },
+    }
+}
+
+fn request_action(
+    method: &str,
+    url: &str,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    body: Option<&Bound<'_, PyAny>>,
+    credential: &str,
+    endpoint: Option<String>,
+    kubernetes: bool,
+) -> PyResult<Action> {
+    let headers: Vec<(String, String)> = headers.unwrap_or_default().into_iter().collect();
+    let mut a = clawpatrol_core::facts::from_http::action_from_url(
+        method,
+        url,
+        &headers,
+        body_bytes(body)?,
+        kubernetes,
+    )
+    .with_credential(credential);
+    a.endpoint = endpoint;
+    Ok(Action {
+        parts: Arc::new(vec![a]),
+    })
+}
+
+/// An HTTP request (`url` absolute, or a path), with the facts the gateway would derive.
+#[pyfunction]
+#[pyo3(signature = (method, url, *, headers = None, body = None, credential = "", endpoint = None))]
+fn http_action(
+    method: &str,
+    url: &str,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    body: Option<&Bound<'_, PyAny>>,
+    credential: &str,
+    endpoint: Option<String>,
+) -> PyResult<Action> {
+    request_action(method, url, headers, body, credential, endpoint, false)
+}
+
+/// A Kubernetes API request (method + URL), decomposed into `k8s.*` facts like the gateway.
+#[pyfunction]
+#[pyo3(signature = (method, url, *, headers = None, body = None, credential = "", endpoint = None))]
+fn k8s_action(
+    method: &str,
+    url: &str,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    body: Option<&Bound<'_, PyAny>>,
+    credential: &str,
+    endpoint: Option<String>,
+) -> PyResult<Action> {
+    request_action(method, url, headers, body, credential, endpoint, true)
 }
 
 /// An SSH channel action (`verb`: pty, exec, shell, subsystem, forward).
@@ -344,5 +419,7 @@ fn _clawpatrol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FixtureResult>()?;
     m.add_function(wrap_pyfunction!(action_from_dict, m)?)?;
     m.add_function(wrap_pyfunction!(ssh_action, m)?)?;
+    m.add_function(wrap_pyfunction!(http_action, m)?)?;
+    m.add_function(wrap_pyfunction!(k8s_action, m)?)?;
     Ok(())
 }

@@ -70,6 +70,103 @@ pub fn k8s_action(head: &RequestHead, body: &InspectedBody) -> Action {
     action
 }
 
+/// An action for a request described by method and URL (absolute `https://host/path?q` or a
+/// path `/path?q`), as in-process callers (the bindings) describe one: the same facts the
+/// gateway derives from the request bytes. The body is inspected whole (nothing truncated).
+pub fn action_from_url(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    kubernetes: bool,
+) -> Action {
+    let (host, target) = split_url(url);
+    let mut wire_headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(headers.len() + 1);
+    let has_host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+    if !has_host && !host.is_empty() {
+        wire_headers.push(("Host".to_string(), host.as_bytes().to_vec()));
+    }
+    wire_headers.extend(
+        headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec())),
+    );
+    let head = RequestHead {
+        method: method.to_string(),
+        target: target.to_string(),
+        version: clawpatrol_protocols::http::Version::Http11,
+        headers: wire_headers,
+        head_len: 0,
+    };
+    let body = InspectedBody::from_bytes(body);
+    if kubernetes {
+        k8s_action(&head, &body)
+    } else {
+        http_action(&head, &body)
+    }
+}
+
+/// `https://host:port/p?q` → (`host:port`, `/p?q`); a bare target has no host.
+fn split_url(url: &str) -> (&str, &str) {
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest,
+        None => return ("", if url.is_empty() { "/" } else { url }),
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], &rest[i..]),
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_and_target() {
+        assert_eq!(
+            split_url("https://api.github.com/repos/x?a=1"),
+            ("api.github.com", "/repos/x?a=1")
+        );
+        assert_eq!(split_url("https://h:8443"), ("h:8443", "/"));
+        assert_eq!(split_url("https://h?x=1"), ("h", "?x=1"));
+        assert_eq!(split_url("/p"), ("", "/p"));
+        let a = action_from_url(
+            "DELETE",
+            "https://api.github.com/repos/a%20b?x=1&x=2",
+            &[],
+            vec![],
+            false,
+        );
+        assert_eq!(a.host, "api.github.com");
+        match &a.facts {
+            Facts::Http(h) => {
+                assert_eq!(h.method(), "delete");
+                assert_eq!(h.path(), "/repos/a b");
+                assert_eq!(h.query()["x"], vec!["1".to_string(), "2".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let k = action_from_url(
+            "GET",
+            "https://k8s:6443/api/v1/namespaces/dev/pods?watch=true",
+            &[],
+            vec![],
+            true,
+        );
+        match &k.facts {
+            Facts::K8s { k8s: Some(k), .. } => {
+                assert_eq!(
+                    (k.verb.as_str(), k.resource.as_str(), k.namespace.as_str()),
+                    ("watch", "pods", "dev")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

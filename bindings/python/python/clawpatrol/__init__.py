@@ -19,6 +19,8 @@ from ._clawpatrol import (
     PolicyError,
     __version__,
     action_from_dict,
+    http_action,
+    k8s_action,
     ssh_action,
 )
 
@@ -30,5 +32,7 @@ __all__ = [
     "PolicyError",
     "__version__",
     "action_from_dict",
+    "http_action",
+    "k8s_action",
     "ssh_action",
 ]
