@@ -4,3 +4,6 @@
 //! Kubernetes paths, SQL, the Postgres v3 wire protocol, TLS ClientHello) are filled by the
 //! protocol-layer work item; the crate exists so the dependency direction
 //! `protocols <- core <- {test, proxy, bindings}` holds from the start.
+
+pub mod clickhouse;
+pub mod sql;
