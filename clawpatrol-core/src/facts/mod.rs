@@ -1,6 +1,7 @@
 //! Typed facts per facet, the `Action` that carries them, and the field schema.
 
 pub mod action;
+pub mod from_sql;
 pub mod http;
 pub mod k8s;
 pub mod schema;
