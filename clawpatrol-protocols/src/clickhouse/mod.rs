@@ -157,8 +157,10 @@ pub fn strip_settings_and_format(text: &str) -> &str {
     // Trailing `FORMAT <name>` (an optional `;` after it).
     let trimmed = lower.trim_end().trim_end_matches(';').trim_end();
     let name_start = trimmed
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     if name_start == trimmed.len() || name_start == 0 {
         return text;
     }
@@ -325,8 +327,18 @@ mod tests {
         );
         assert_eq!(strip("SELECT * FROM t format TSV;"), "SELECT * FROM t ");
         assert_eq!(strip("SELECT format FROM t"), "SELECT format FROM t");
-        assert_eq!(strip("SELECT settings FROM t"), "SELECT settings FROM t");
+        // As the original: a column named `settings` cuts the text too (it then fails closed).
+        assert_eq!(strip("SELECT settings FROM t"), "SELECT ");
+        assert_eq!(
+            strip("SELECT t.settings FROM t"),
+            "SELECT t.settings FROM t"
+        );
         assert_eq!(strip("SELECT 1"), "SELECT 1");
         assert_eq!(strip("JSON"), "JSON");
+        assert_eq!(
+            strip("select 1 format\u{1e94b}x"),
+            "select 1 format\u{1e94b}x"
+        );
+        assert_eq!(strip("\u{1e94b}"), "\u{1e94b}");
     }
 }
