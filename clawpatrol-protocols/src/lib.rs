@@ -5,7 +5,9 @@
 //! protocol-layer work item; the crate exists so the dependency direction
 //! `protocols <- core <- {test, proxy, bindings}` holds from the start.
 
+pub mod clickhouse;
 pub mod http;
 pub mod k8s;
 pub mod postgres;
+pub mod sql;
 pub mod tls;

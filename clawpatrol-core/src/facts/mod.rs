@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod from_http;
+pub mod from_sql;
 pub mod http;
 pub mod k8s;
 pub mod schema;

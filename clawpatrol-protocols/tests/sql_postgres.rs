@@ -1,0 +1,405 @@
+//! Table tests of Postgres statement analysis: verbs, tables, functions, shadows.
+
+use clawpatrol_protocols::sql::{analyze_postgres, split_postgres, SqlStatement};
+
+fn one(text: &str) -> SqlStatement {
+    let all = analyze_postgres(text);
+    assert!(!all.is_empty(), "no statement for {text:?}");
+    all.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn verb_table() {
+    let cases: &[(&str, &str)] = &[
+        ("SELECT 1", "select"),
+        ("VALUES (1), (2)", "select"),
+        ("select 1 union select 2", "select"),
+        ("TABLE users", "select"),
+        ("SELECT * INTO new_t FROM t", "select"),
+        ("INSERT INTO t VALUES (1)", "insert"),
+        ("UPDATE t SET a = 1", "update"),
+        ("DELETE FROM t", "delete"),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            "merge",
+        ),
+        ("CREATE TABLE t (a int)", "create"),
+        ("CREATE VIEW v AS SELECT 1", "create"),
+        ("CREATE INDEX i ON t (a)", "create"),
+        ("CREATE SEQUENCE s", "create"),
+        ("CREATE SCHEMA s", "create"),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'",
+            "create",
+        ),
+        ("CREATE PROCEDURE p() LANGUAGE sql AS 'select 1'", "create"),
+        (
+            "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            "create",
+        ),
+        ("CREATE TYPE mood AS ENUM ('a')", "create"),
+        ("CREATE DOMAIN d AS int", "create"),
+        ("CREATE TABLE t2 AS SELECT * FROM t", "create"),
+        ("CREATE MATERIALIZED VIEW mv AS SELECT 1", "create"),
+        ("CREATE ROLE r", "create"),
+        ("CREATE USER u", "create"),
+        ("CREATE DATABASE d", "create"),
+        ("DROP TABLE t", "drop"),
+        ("DROP FUNCTION f()", "drop"),
+        ("DROP ROLE r", "drop"),
+        ("DROP DATABASE d", "drop"),
+        ("ALTER TABLE t ADD COLUMN b int", "alter"),
+        ("ALTER INDEX i SET (fillfactor = 50)", "alter"),
+        ("ALTER SEQUENCE s RESTART", "alter"),
+        ("ALTER DOMAIN d SET NOT NULL", "alter"),
+        ("ALTER TYPE mood ADD VALUE 'b'", "alter"),
+        ("ALTER ROLE r WITH SUPERUSER", "alter"),
+        ("ALTER ROLE r SET search_path = x", "alter"),
+        ("ALTER DATABASE d CONNECTION LIMIT 1", "alter"),
+        ("ALTER DATABASE d SET work_mem = '1MB'", "alter"),
+        ("ALTER TABLE t SET SCHEMA s", "alter"),
+        ("ALTER TABLE t OWNER TO bob", "alter"),
+        ("ALTER FUNCTION f() IMMUTABLE", "alter"),
+        ("ALTER TABLE t RENAME TO u", "rename"),
+        ("ALTER TABLE t RENAME COLUMN a TO b", "rename"),
+        ("ALTER SCHEMA s RENAME TO s2", "rename"),
+        ("TRUNCATE t", "truncate"),
+        ("COMMENT ON TABLE t IS 'x'", "comment"),
+        ("GRANT SELECT ON t TO bob", "grant"),
+        ("REVOKE SELECT ON t FROM bob", "grant"),
+        ("GRANT admin TO bob", "grant"),
+        ("REVOKE admin FROM bob", "grant"),
+        ("COPY t FROM stdin", "copy"),
+        ("VACUUM t", "vacuum"),
+        ("ANALYZE t", "analyze"),
+        ("LOCK TABLE t", "lock"),
+        ("REFRESH MATERIALIZED VIEW mv", "refresh"),
+        ("CLUSTER t USING i", "cluster"),
+        ("REINDEX TABLE t", "reindex"),
+        ("DO $$ BEGIN END $$", "do"),
+        ("CALL p()", "call"),
+        ("EXPLAIN SELECT 1", "explain"),
+        ("EXPLAIN ANALYZE DELETE FROM t", "explain"),
+        ("PREPARE q AS SELECT 1", "prepare"),
+        ("EXECUTE q", "execute"),
+        ("DEALLOCATE q", "deallocate"),
+        ("DECLARE c CURSOR FOR SELECT 1", "declare"),
+        ("FETCH NEXT FROM c", "fetch"),
+        ("MOVE NEXT IN c", "move"),
+        ("CLOSE c", "close"),
+        ("LISTEN ch", "listen"),
+        ("UNLISTEN ch", "unlisten"),
+        ("NOTIFY ch", "notify"),
+        ("LOAD 'x'", "load"),
+        ("CHECKPOINT", "checkpoint"),
+        ("DISCARD ALL", "discard"),
+        ("SET CONSTRAINTS ALL DEFERRED", "set"),
+        ("BEGIN", "begin"),
+        ("START TRANSACTION", "begin"),
+        ("COMMIT", "commit"),
+        ("COMMIT PREPARED 'x'", "commit"),
+        ("ROLLBACK", "rollback"),
+        ("ROLLBACK TO SAVEPOINT s", "rollback"),
+        ("ROLLBACK PREPARED 'x'", "rollback"),
+        ("SAVEPOINT s", "savepoint"),
+        ("RELEASE SAVEPOINT s", "release"),
+        ("PREPARE TRANSACTION 'x'", "prepare"),
+        ("SET ROLE admin", "set role"),
+        ("SET LOCAL ROLE admin", "set local role"),
+        ("RESET ROLE", "set role"),
+        ("SET SESSION AUTHORIZATION bob", "set session authorization"),
+        (
+            "SET LOCAL SESSION AUTHORIZATION bob",
+            "set local session authorization",
+        ),
+        ("SET search_path = public", "set"),
+        ("RESET ALL", "set"),
+        ("SHOW search_path", "show"),
+        ("CREATE EXTENSION pgcrypto", ""),
+        ("CREATE POLICY p ON t USING (true)", ""),
+        ("ALTER SYSTEM SET work_mem = '1MB'", ""),
+        ("SECURITY LABEL ON TABLE t IS 'x'", ""),
+    ];
+    for (text, verb) in cases {
+        let s = one(text);
+        assert!(!s.unparseable, "{text} is unparseable");
+        assert_eq!(s.verb, *verb, "{text}");
+    }
+}
+
+fn tables(text: &str) -> Vec<String> {
+    one(text).tables
+}
+
+#[test]
+fn tables_from_the_tree() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u.id LEFT JOIN s.items i ON i.oid = o.id",
+            &["items", "orders", "s.items", "users"],
+        ),
+        ("SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE EXISTS (SELECT 1 FROM v))", &["t", "u", "v"]),
+        ("SELECT (SELECT max(x) FROM w) FROM t", &["t", "w"]),
+        ("WITH c AS (SELECT * FROM base) SELECT * FROM c", &["base", "c"]),
+        ("SELECT * FROM \"MixedCase\" JOIN Lower ON true", &["MixedCase", "lower"]),
+        ("SELECT * FROM \"Sch\".\"T\"", &["Sch.T", "T"]),
+        ("SELECT * FROM db.sch.t", &["sch.t", "t"]),
+        ("INSERT INTO archive SELECT * FROM live WHERE old", &["archive", "live"]),
+        ("INSERT INTO t VALUES (1) RETURNING (SELECT 1 FROM r)", &["r", "t"]),
+        ("UPDATE t SET a = u.a FROM u WHERE t.id = u.id", &["t", "u"]),
+        ("DELETE FROM t USING u WHERE t.id = u.id", &["t", "u"]),
+        ("MERGE INTO tgt USING src ON tgt.id = src.id WHEN NOT MATCHED THEN INSERT VALUES (src.id)", &["src", "tgt"]),
+        ("COPY s.t (a, b) FROM stdin", &["s.t", "t"]),
+        ("COPY (SELECT * FROM q) TO stdout", &["q"]),
+        ("GRANT SELECT, INSERT ON a, s.b TO bob", &["a", "b", "s.b"]),
+        ("REVOKE ALL ON TABLE t FROM bob", &["t"]),
+        ("GRANT EXECUTE ON FUNCTION f() TO bob", &[]),
+        ("GRANT USAGE ON SCHEMA s TO bob", &[]),
+        ("DROP TABLE a, s.b CASCADE", &["a", "b", "s.b"]),
+        ("DROP VIEW v", &["v"]),
+        ("DROP MATERIALIZED VIEW mv", &["mv"]),
+        ("DROP SEQUENCE sq", &["sq"]),
+        ("DROP FOREIGN TABLE ft", &["ft"]),
+        ("DROP INDEX i", &[]),
+        ("DROP FUNCTION f(int)", &[]),
+        ("DROP SCHEMA s", &[]),
+        ("COMMENT ON TABLE s.t IS 'x'", &["s.t", "t"]),
+        ("COMMENT ON VIEW v IS 'x'", &["v"]),
+        ("COMMENT ON COLUMN t.c IS 'x'", &[]),
+        ("COMMENT ON FUNCTION f() IS 'x'", &[]),
+        ("ALTER TABLE t RENAME TO u", &["t"]),
+        ("ALTER TABLE s.t SET SCHEMA s2", &["s.t", "t"]),
+        ("ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES other (id)", &["other", "t"]),
+        ("CREATE TABLE n (a int)", &["n"]),
+        ("CREATE TABLE n AS SELECT * FROM o", &["n", "o"]),
+        ("CREATE VIEW v AS SELECT * FROM o", &["o", "v"]),
+        ("CREATE INDEX i ON t (a)", &["t"]),
+        ("CREATE SEQUENCE s.q", &["q", "s.q"]),
+        ("ALTER SEQUENCE q RESTART", &["q"]),
+        ("TRUNCATE a, b", &["a", "b"]),
+        ("LOCK TABLE a IN ACCESS EXCLUSIVE MODE", &["a"]),
+        ("VACUUM ANALYZE a", &["a"]),
+        ("REFRESH MATERIALIZED VIEW mv", &["mv"]),
+        ("CLUSTER t USING i", &["t"]),
+        ("REINDEX TABLE t", &["t"]),
+        ("EXPLAIN ANALYZE SELECT * FROM big", &["big"]),
+        ("SELECT * INTO new_t FROM t", &["new_t", "t"]),
+        ("SELECT * FROM t, LATERAL (SELECT * FROM u WHERE u.id = t.id) x", &["t", "u"]),
+        ("SELECT 1", &[]),
+    ];
+    for (text, want) in cases {
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(tables(text), want, "{text}");
+    }
+}
+
+#[test]
+fn functions_from_the_tree() {
+    let cases: &[(&str, &[&str])] = &[
+        ("SELECT now(), pg_catalog.now()", &["now", "pg_catalog.now"]),
+        ("SELECT Lower(name) FROM t", &["lower"]),
+        (
+            "SELECT count(*), sum(x) FILTER (WHERE y > f(z)) FROM t",
+            &["count", "f", "sum"],
+        ),
+        (
+            "SELECT rank() OVER (PARTITION BY g(a) ORDER BY h(b)) FROM t",
+            &["g", "h", "rank"],
+        ),
+        (
+            "SELECT string_agg(a, ',' ORDER BY k(a)) FROM t",
+            &["k", "string_agg"],
+        ),
+        ("CALL s.proc(1, now())", &["now", "proc", "s.proc"]),
+        ("SELECT * FROM generate_series(1, 3)", &["generate_series"]),
+        (
+            "INSERT INTO t VALUES (gen_random_uuid())",
+            &["gen_random_uuid"],
+        ),
+        (
+            "UPDATE t SET a = upper(a) WHERE b = lower(b)",
+            &["lower", "upper"],
+        ),
+        ("SELECT \"MyFunc\"(1)", &["myfunc"]),
+        (
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+            &["pg_terminate_backend"],
+        ),
+        ("SELECT 1", &[]),
+    ];
+    for (text, want) in cases {
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(one(text).functions, want, "{text}");
+    }
+}
+
+#[test]
+fn multi_statement_text_is_one_statement_per_piece() {
+    let all = analyze_postgres("select 1; delete from t; ; select 'a;b'");
+    let got: Vec<(&str, &str)> = all
+        .iter()
+        .map(|s| (s.statement.as_str(), s.verb.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("select 1", "select"),
+            ("delete from t", "delete"),
+            ("select 'a;b'", "select")
+        ]
+    );
+    assert!(all.iter().all(|s| !s.shadow && !s.unparseable));
+    assert!(analyze_postgres("").is_empty());
+    assert!(analyze_postgres(" \n\t ").is_empty());
+}
+
+#[test]
+fn unparseable_pieces_keep_their_text() {
+    let all = analyze_postgres("select 1; selec 2; select 3");
+    assert_eq!(all.len(), 3);
+    assert!(all[1].unparseable);
+    assert_eq!(all[1].statement, "selec 2");
+    assert!(all[1].verb.is_empty() && all[1].tables.is_empty() && all[1].functions.is_empty());
+    assert!(!all[2].unparseable);
+    assert!(one("select 'unterminated").unparseable);
+    assert!(one("select \0").unparseable);
+}
+
+#[test]
+fn psql_describe_collate_default_is_retried() {
+    let text = "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default";
+    let s = one(text);
+    assert!(!s.unparseable);
+    assert_eq!(s.statement, text, "statement keeps the original text");
+    assert_eq!(s.tables, vec!["pg_catalog.pg_class", "pg_class"]);
+    assert!(!one("SELECT 'a' COLLATE default").unparseable);
+    assert!(!one("select a collate DEFAULT from t").unparseable);
+}
+
+#[test]
+fn data_modifying_ctes_are_shadows() {
+    let all = analyze_postgres(
+        "WITH d AS (DELETE FROM t WHERE old RETURNING *), i AS (INSERT INTO log SELECT now() FROM d RETURNING 1), r AS (SELECT 1 FROM x) SELECT * FROM d",
+    );
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].verb, "select");
+    assert_eq!(
+        all[0].tables,
+        vec!["d", "log", "t", "x"],
+        "CTE tables merge into the outer statement"
+    );
+    assert_eq!(all[0].functions, vec!["now"]);
+    assert_eq!(
+        (
+            all[1].statement.as_str(),
+            all[1].verb.as_str(),
+            all[1].shadow
+        ),
+        ("d", "delete", true)
+    );
+    assert_eq!(all[1].tables, vec!["t"]);
+    assert_eq!(
+        (all[2].statement.as_str(), all[2].verb.as_str()),
+        ("i", "insert")
+    );
+    assert_eq!(all[2].tables, vec!["d", "log"]);
+    assert_eq!(all[2].functions, vec!["now"]);
+    // EXPLAIN ANALYZE executes the CTE too.
+    let all = analyze_postgres(
+        "EXPLAIN ANALYZE WITH u AS (UPDATE t SET a = 1 RETURNING *) SELECT * FROM u",
+    );
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].verb, "update");
+    // Shadows follow their own piece.
+    let all = analyze_postgres("WITH m AS (MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE RETURNING *) SELECT 1 FROM m; select 2");
+    let verbs: Vec<&str> = all.iter().map(|s| s.verb.as_str()).collect();
+    assert_eq!(verbs, vec!["select", "merge", "select"]);
+}
+
+#[test]
+fn do_bodies_are_shadows() {
+    let all = analyze_postgres(
+        "DO $$ DECLARE n int; BEGIN IF now() > '2020-01-01' THEN DROP TABLE users; END IF; n := count_rows('t'); INSERT INTO audit SELECT 1; EXECUTE 'truncate s.log'; END $$; select 1",
+    );
+    assert_eq!(all[0].verb, "do");
+    assert!(!all[0].shadow);
+    let shadows: Vec<&SqlStatement> = all.iter().filter(|s| s.shadow).collect();
+    assert!(shadows
+        .iter()
+        .any(|s| s.verb == "drop" && s.tables == vec!["users"]));
+    assert!(shadows
+        .iter()
+        .any(|s| s.verb == "insert" && s.tables == vec!["audit"]));
+    assert!(shadows
+        .iter()
+        .any(|s| s.verb == "truncate" && s.tables == vec!["log", "s.log"]));
+    assert!(shadows.iter().any(|s| s.functions == vec!["count_rows"]));
+    assert!(shadows.iter().any(|s| s.functions == vec!["now"]));
+    assert!(shadows.iter().all(|s| !s.unparseable));
+    assert_eq!(
+        all.last().map(|s| (s.verb.as_str(), s.shadow)),
+        Some(("select", false))
+    );
+
+    // Nested: a DO inside a DO, and a data-modifying CTE inside a DO.
+    let all = analyze_postgres(
+        "DO $o$ BEGIN EXECUTE 'DO $i$ BEGIN DROP TABLE deep; END $i$'; WITH x AS (DELETE FROM t RETURNING 1) SELECT 1 FROM x; END $o$",
+    );
+    assert!(all
+        .iter()
+        .any(|s| s.shadow && s.verb == "drop" && s.tables == vec!["deep"]));
+    assert!(all
+        .iter()
+        .any(|s| s.shadow && s.verb == "delete" && s.statement == "x"));
+}
+
+#[test]
+fn do_bodies_that_cannot_be_analysed_fail_closed() {
+    for text in [
+        "DO $$ BEGIN EXECUTE 'drop table ' || tname; END $$",
+        "DO $$ BEGIN EXECUTE format('drop table %I', 'x'); END $$",
+        "DO LANGUAGE plpython3u $$ plpy.execute('drop table x') $$",
+        "DO $$ BEGIN this is not plpgsql; END $$",
+    ] {
+        let all = analyze_postgres(text);
+        assert_eq!(all[0].verb, "do", "{text}");
+        assert!(
+            all.iter().any(|s| s.shadow && s.unparseable),
+            "{text}: {all:?}"
+        );
+    }
+}
+
+#[test]
+fn splitting_edge_cases() {
+    let cases: &[(&str, &[&str])] = &[
+        ("select 1;select 2", &["select 1", "select 2"]),
+        ("select ';' ; select 2", &["select ';'", "select 2"]),
+        ("select 'it''s;' ; x", &["select 'it''s;'", "x"]),
+        ("select \"a;\"\"b\" ; x", &["select \"a;\"\"b\"", "x"]),
+        ("select $$;$$; x", &["select $$;$$", "x"]),
+        ("select $fn$ $$ ; $fn$; x", &["select $fn$ $$ ; $fn$", "x"]),
+        (
+            "select $x$ never closed; y",
+            &["select $x$ never closed; y"],
+        ),
+        (
+            "select 1 -- ; comment\n; x",
+            &["select 1 -- ; comment", "x"],
+        ),
+        (
+            "select /* /* ; */ ; */ 1; x",
+            &["select /* /* ; */ ; */ 1", "x"],
+        ),
+        ("select f(1; 2); x", &["select f(1; 2)", "x"]),
+        (";;;", &[";;;"]),
+        ("  ;  select 1  ;  ", &["select 1"]),
+        ("-- only a comment", &["-- only a comment"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(split_postgres(text), *want, "{text}");
+    }
+    // A comment-only piece parses to no statement: parsed, empty verb.
+    let s = one("-- only a comment");
+    assert!(!s.unparseable && s.verb.is_empty());
+}

@@ -1,0 +1,12 @@
+//! Fuzzes Postgres statement splitting and analysis: arbitrary text must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let pieces = clawpatrol_protocols::sql::split_postgres(text);
+        let statements = clawpatrol_protocols::sql::analyze_postgres(text);
+        assert!(statements.iter().filter(|s| !s.shadow).count() == pieces.len());
+    }
+});
