@@ -20,8 +20,6 @@ pub struct Expect {
 pub struct Fixture {
     /// The action to replay.
     pub action: Action,
-    /// The raw `action` object (for the SQL parser agreement checks).
-    pub raw_action: serde_json::Value,
     /// The expectation.
     pub expect: Expect,
 }
@@ -98,11 +96,7 @@ impl Fixture {
             )));
         }
         let action = Action::from_json(&raw_action).map_err(|e| FixtureError(e.0))?;
-        Ok(Fixture {
-            action,
-            raw_action,
-            expect,
-        })
+        Ok(Fixture { action, expect })
     }
 }
 

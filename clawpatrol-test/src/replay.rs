@@ -135,7 +135,7 @@ pub fn decide(policy: &Policy, f: &Fixture) -> Result<Produced, String> {
     let decisions: Vec<Decision> = match &action.facts {
         Facts::Sql(_) => {
             let kind = endpoint.split_once('.').map_or("", |(k, _)| k);
-            sql::statement_actions(kind, &action, &f.raw_action)?
+            sql::statement_actions(policy, kind, &action)?
                 .iter()
                 .map(|a| policy.decide_fail_closed_traced(a))
                 .collect()

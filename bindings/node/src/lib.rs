@@ -36,11 +36,11 @@ pub struct Policy {
     inner: Arc<clawpatrol_core::Policy>,
 }
 
-/// One action to decide (a SQL text may hold several statements, decided in order).
+/// One action to decide; a SQL text is parsed at `decide()` by the endpoint's parser.
 #[napi]
 #[derive(Clone)]
 pub struct Action {
-    parts: Arc<Vec<CoreAction>>,
+    inner: Arc<CoreAction>,
 }
 
 /// The decision for one action.
@@ -90,34 +90,10 @@ pub struct SshActionOptions {
     pub truncated: Option<bool>,
 }
 
-fn action_from_json(v: &serde_json::Value) -> Result<Arc<Vec<CoreAction>>> {
+fn action_from_json(v: &serde_json::Value) -> Result<Arc<CoreAction>> {
     CoreAction::from_json(v)
-        .map(|a| Arc::new(vec![a]))
+        .map(Arc::new)
         .map_err(|e| Error::new(Status::InvalidArg, e.0))
-}
-
-/// Decides every part (SQL statements with the backstop) and picks the frame's decision.
-fn decide_parts(policy: &clawpatrol_core::Policy, parts: &[CoreAction]) -> CoreDecision {
-    let decisions: Vec<CoreDecision> = parts
-        .iter()
-        .map(|a| match a.facts {
-            clawpatrol_core::Facts::Sql(_) => policy.decide_fail_closed_traced(a),
-            _ => policy.decide_traced(a),
-        })
-        .collect();
-    match clawpatrol_core::engine::frame_decision(&decisions) {
-        Some(d) => d.clone(),
-        // An empty SQL text carries nothing to evaluate; the gateway forwards it.
-        None => CoreDecision {
-            verdict: Verdict::Allow,
-            rule: None,
-            endpoint: None,
-            reason: String::new(),
-            synthesized: false,
-            log_detail: None,
-            trace: None,
-        },
-    }
 }
 
 #[napi]
@@ -143,12 +119,12 @@ impl Policy {
     /// `action` format.
     #[napi]
     pub fn decide(&self, env: Env, action: Either<&Action, Object>) -> Result<Decision> {
-        let parts = match action {
-            Either::A(a) => a.parts.clone(),
+        let action = match action {
+            Either::A(a) => a.inner.clone(),
             Either::B(o) => action_from_json(&env.from_js_value::<serde_json::Value, _>(o)?)?,
         };
         Ok(Decision {
-            inner: decide_parts(&self.inner, &parts),
+            inner: self.inner.decide_action(&action),
         })
     }
 
@@ -303,13 +279,12 @@ fn request_action(method: String, url: String, o: RequestOptions, kubernetes: bo
         Some(Either::B(b)) => b.to_vec(),
         None => Vec::new(),
     };
-    let mut a =
-        clawpatrol_core::facts::from_http::action_from_url(&method, &url, &headers, body, kubernetes)
-            .with_credential(o.credential.unwrap_or_default());
+    let mut a = clawpatrol_core::facts::from_http::action_from_url(
+        &method, &url, &headers, body, kubernetes,
+    )
+    .with_credential(o.credential.unwrap_or_default());
     a.endpoint = o.endpoint;
-    Action {
-        parts: Arc::new(vec![a]),
-    }
+    Action { inner: Arc::new(a) }
 }
 
 /// An HTTP request (`url` absolute, or a path), with the facts the gateway would derive.
@@ -328,8 +303,43 @@ pub fn k8s_action(method: String, url: String, options: Option<RequestOptions>) 
 #[napi]
 pub fn action_from_object(action: serde_json::Value) -> Result<Action> {
     Ok(Action {
-        parts: action_from_json(&action)?,
+        inner: action_from_json(&action)?,
     })
+}
+
+/// Options of `sqlAction`.
+#[napi(object)]
+#[derive(Default)]
+pub struct SqlActionOptions {
+    /// The session database.
+    pub database: Option<String>,
+    /// The host the agent addressed.
+    pub host: Option<String>,
+    /// The dispatched credential's name.
+    pub credential: Option<String>,
+    /// The typed endpoint name, when known.
+    pub endpoint: Option<String>,
+    /// The text was cut at the inspection buffer.
+    pub truncated: Option<bool>,
+}
+
+/// A SQL text (one or more statements) for a `postgres` or `clickhouse_native` endpoint;
+/// `decide()` derives every statement with the gateway's parser and decides each.
+#[napi]
+pub fn sql_action(statement: String, options: Option<SqlActionOptions>) -> Action {
+    let o = options.unwrap_or_default();
+    let mut a = CoreAction::new(clawpatrol_core::Facts::Sql(
+        clawpatrol_core::facts::SqlFacts {
+            statement,
+            database: o.database.unwrap_or_default(),
+            ..Default::default()
+        },
+    ))
+    .with_host(o.host.unwrap_or_default())
+    .with_credential(o.credential.unwrap_or_default());
+    a.endpoint = o.endpoint;
+    a.truncated = o.truncated.unwrap_or(false);
+    Action { inner: Arc::new(a) }
 }
 
 /// An SSH channel action (`verb`: pty, exec, shell, subsystem, forward).
@@ -351,9 +361,7 @@ pub fn ssh_action(verb: String, options: Option<SshActionOptions>) -> Action {
         .with_credential(o.credential.unwrap_or_default());
     a.endpoint = o.endpoint;
     a.truncated = o.truncated.unwrap_or(false);
-    Action {
-        parts: Arc::new(vec![a]),
-    }
+    Action { inner: Arc::new(a) }
 }
 
 /// The version of the clawpatrol engine inside this addon.

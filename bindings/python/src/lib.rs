@@ -49,11 +49,11 @@ struct Policy {
     inner: Arc<clawpatrol_core::Policy>,
 }
 
-/// One action to decide (a SQL text may hold several statements, decided in order).
+/// One action to decide; a SQL text is parsed at `decide()` by the endpoint's parser.
 #[pyclass(frozen, module = "clawpatrol")]
 #[derive(Clone)]
 struct Action {
-    parts: Arc<Vec<CoreAction>>,
+    inner: Arc<CoreAction>,
 }
 
 /// The decision for one action.
@@ -95,44 +95,20 @@ fn json_module_dumps(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Accepts an `Action` or a dict in the fixture `action` format.
-fn to_parts(action: &Bound<'_, PyAny>) -> PyResult<Arc<Vec<CoreAction>>> {
+fn to_action(action: &Bound<'_, PyAny>) -> PyResult<Arc<CoreAction>> {
     if let Ok(a) = action.cast::<Action>() {
-        return Ok(a.get().parts.clone());
+        return Ok(a.get().inner.clone());
     }
     if action.cast::<PyDict>().is_ok() {
         let text = json_module_dumps(action)?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let a = CoreAction::from_json(&v).map_err(|e| PyValueError::new_err(e.0))?;
-        return Ok(Arc::new(vec![a]));
+        return Ok(Arc::new(a));
     }
     Err(PyTypeError::new_err(
         "decide() takes a clawpatrol.Action or a dict in the fixture `action` format",
     ))
-}
-
-/// Decides every part (SQL statements with the backstop) and picks the frame's decision.
-fn decide_parts(policy: &clawpatrol_core::Policy, parts: &[CoreAction]) -> CoreDecision {
-    let decisions: Vec<CoreDecision> = parts
-        .iter()
-        .map(|a| match a.facts {
-            clawpatrol_core::Facts::Sql(_) => policy.decide_fail_closed_traced(a),
-            _ => policy.decide_traced(a),
-        })
-        .collect();
-    match clawpatrol_core::engine::frame_decision(&decisions) {
-        Some(d) => d.clone(),
-        // An empty SQL text carries nothing to evaluate; the gateway forwards it.
-        None => CoreDecision {
-            verdict: Verdict::Allow,
-            rule: None,
-            endpoint: None,
-            reason: String::new(),
-            synthesized: false,
-            log_detail: None,
-            trace: None,
-        },
-    }
 }
 
 #[pymethods]
@@ -158,9 +134,9 @@ impl Policy {
 
     /// Decides an action (an `Action` from the helpers, or a fixture-format dict).
     fn decide(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<Decision> {
-        let parts = to_parts(action)?;
+        let action = to_action(action)?;
         let policy = self.inner.clone();
-        let inner = py.detach(move || decide_parts(&policy, &parts));
+        let inner = py.detach(move || policy.decide_action(&action));
         Ok(Decision { inner })
     }
 
@@ -303,7 +279,7 @@ impl Decision {
 #[pyfunction]
 fn action_from_dict(action: &Bound<'_, PyAny>) -> PyResult<Action> {
     Ok(Action {
-        parts: to_parts(action)?,
+        inner: to_action(action)?,
     })
 }
 
@@ -338,9 +314,7 @@ fn request_action(
     )
     .with_credential(credential);
     a.endpoint = endpoint;
-    Ok(Action {
-        parts: Arc::new(vec![a]),
-    })
+    Ok(Action { inner: Arc::new(a) })
 }
 
 /// An HTTP request (`url` absolute, or a path), with the facts the gateway would derive.
@@ -369,6 +343,32 @@ fn k8s_action(
     endpoint: Option<String>,
 ) -> PyResult<Action> {
     request_action(method, url, headers, body, credential, endpoint, true)
+}
+
+/// A SQL text (one or more statements) for a `postgres` or `clickhouse_native` endpoint;
+/// `decide()` derives every statement with the gateway's parser and decides each.
+#[pyfunction]
+#[pyo3(signature = (statement, *, database = "", host = "", credential = "", endpoint = None, truncated = false))]
+fn sql_action(
+    statement: &str,
+    database: &str,
+    host: &str,
+    credential: &str,
+    endpoint: Option<String>,
+    truncated: bool,
+) -> Action {
+    let mut a = CoreAction::new(clawpatrol_core::Facts::Sql(
+        clawpatrol_core::facts::SqlFacts {
+            statement: statement.to_string(),
+            database: database.to_string(),
+            ..Default::default()
+        },
+    ))
+    .with_host(host)
+    .with_credential(credential);
+    a.endpoint = endpoint;
+    a.truncated = truncated;
+    Action { inner: Arc::new(a) }
 }
 
 /// An SSH channel action (`verb`: pty, exec, shell, subsystem, forward).
@@ -403,9 +403,7 @@ fn ssh_action(
         .with_credential(credential);
     a.endpoint = endpoint;
     a.truncated = truncated;
-    Action {
-        parts: Arc::new(vec![a]),
-    }
+    Action { inner: Arc::new(a) }
 }
 
 /// The native module; the pure-Python package `clawpatrol` re-exports it.
@@ -419,6 +417,7 @@ fn _clawpatrol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FixtureResult>()?;
     m.add_function(wrap_pyfunction!(action_from_dict, m)?)?;
     m.add_function(wrap_pyfunction!(ssh_action, m)?)?;
+    m.add_function(wrap_pyfunction!(sql_action, m)?)?;
     m.add_function(wrap_pyfunction!(http_action, m)?)?;
     m.add_function(wrap_pyfunction!(k8s_action, m)?)?;
     Ok(())

@@ -247,3 +247,98 @@ pub fn frame_decision(decisions: &[Decision]) -> Option<&Decision> {
         })
         .or(decisions.first())
 }
+
+impl Policy {
+    /// The actions the gateway decides for a SQL text: `action` carries the text in
+    /// `sql.statement` (and `sql.database`); the endpoint's parser (Postgres or ClickHouse)
+    /// derives every statement and shadow statement, in evaluation order, each carrying the
+    /// action's endpoint, host, credential and flags. An endpoint type without a parser
+    /// (`clickhouse_https`) gets the text as unparseable, so it fails closed. `None` when no
+    /// endpoint claims the action or it is not a SQL action.
+    pub fn sql_text_actions(&self, action: &Action) -> Option<Vec<Action>> {
+        use crate::facts::from_sql::{sql_actions, SqlDialect};
+        let Facts::Sql(sql) = &action.facts else {
+            return None;
+        };
+        let endpoint = match &action.endpoint {
+            Some(e) => e.clone(),
+            None => {
+                let i = self.resolve_host(&action.host).ok().flatten()?;
+                self.endpoints[i].typed_name.to_string()
+            }
+        };
+        let dialect = match endpoint.split_once('.').map(|(k, _)| k) {
+            Some("postgres") => Some(SqlDialect::Postgres),
+            Some("clickhouse_native") => Some(SqlDialect::ClickHouse),
+            _ => None,
+        };
+        let mut actions = match dialect {
+            Some(d) => sql_actions(d, &sql.statement, &sql.database, action.truncated),
+            None => {
+                let mut a = action.clone();
+                a.facts = Facts::Sql(crate::facts::SqlFacts {
+                    statement: sql.statement.clone(),
+                    database: sql.database.clone(),
+                    ..Default::default()
+                });
+                a.unparseable = true;
+                vec![a]
+            }
+        };
+        for a in &mut actions {
+            a.endpoint = Some(endpoint.clone());
+            a.host.clone_from(&action.host);
+            a.credential.clone_from(&action.credential);
+            a.peer_ip.clone_from(&action.peer_ip);
+            a.unparseable |= action.unparseable;
+        }
+        Some(actions)
+    }
+
+    /// Decides a SQL text the way the gateway decides a Query/Parse frame: every statement of
+    /// [`Policy::sql_text_actions`] with the SQL backstop, then [`frame_decision`]. Empty text
+    /// (nothing to evaluate) is allowed, as the gateway forwards it.
+    pub fn decide_sql_text(&self, action: &Action) -> Decision {
+        let Some(actions) = self.sql_text_actions(action) else {
+            return self.decide_traced(action);
+        };
+        let decisions: Vec<Decision> = actions
+            .iter()
+            .map(|a| self.decide_fail_closed_traced(a))
+            .collect();
+        match frame_decision(&decisions) {
+            Some(d) => d.clone(),
+            None => Decision {
+                verdict: Verdict::Allow,
+                rule: None,
+                endpoint: action
+                    .endpoint
+                    .as_deref()
+                    .or(self
+                        .resolve_host(&action.host)
+                        .ok()
+                        .flatten()
+                        .map(|i| &*self.endpoints[i].typed_name))
+                    .map(std::sync::Arc::from),
+                reason: String::new(),
+                synthesized: false,
+                log_detail: None,
+                trace: Some(Trace::default()),
+            },
+        }
+    }
+}
+
+impl Policy {
+    /// The entry point for in-process callers (the bindings): a SQL action that carries only
+    /// its text (no verb, tables or functions) is parsed like the gateway parses a frame
+    /// ([`Policy::decide_sql_text`]); any other action is decided as given, with a trace.
+    pub fn decide_action(&self, action: &Action) -> Decision {
+        match &action.facts {
+            Facts::Sql(s) if s.verb.is_empty() && s.tables.is_empty() && s.functions.is_empty() => {
+                self.decide_sql_text(action)
+            }
+            _ => self.decide_traced(action),
+        }
+    }
+}

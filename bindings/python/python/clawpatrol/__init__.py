@@ -21,6 +21,7 @@ from ._clawpatrol import (
     action_from_dict,
     http_action,
     k8s_action,
+    sql_action,
     ssh_action,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "action_from_dict",
     "http_action",
     "k8s_action",
+    "sql_action",
     "ssh_action",
 ]

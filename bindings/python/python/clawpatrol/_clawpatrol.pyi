@@ -81,6 +81,15 @@ def k8s_action(
     credential: str = "",
     endpoint: Optional[str] = None,
 ) -> Action: ...
+def sql_action(
+    statement: str,
+    *,
+    database: str = "",
+    host: str = "",
+    credential: str = "",
+    endpoint: Optional[str] = None,
+    truncated: bool = False,
+) -> Action: ...
 def ssh_action(
     verb: str,
     *,
