@@ -16,7 +16,7 @@ export declare class PolicyError extends Error {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** One action to decide (a SQL text may hold several statements, decided in order). */
+/** One action to decide; a SQL text is parsed at `decide()` by the endpoint's parser. */
 export declare class Action {}
 
 /** The decision for one action. */
@@ -76,6 +76,44 @@ export interface FixtureResult {
   want?: Array<string>
   /** Produced `[verdict, rule, endpoint]`, when it could be decided. */
   got?: Array<string>
+}
+
+/** An HTTP request (`url` absolute, or a path), with the facts the gateway would derive. */
+export declare function httpAction(method: string, url: string, options?: RequestOptions | undefined | null): Action
+
+/** A Kubernetes API request (method + URL), decomposed into `k8s.*` facts like the gateway. */
+export declare function k8sAction(method: string, url: string, options?: RequestOptions | undefined | null): Action
+
+/** Options of `httpAction` and `k8sAction`. */
+export interface RequestOptions {
+  /** Request headers (one value per name). */
+  headers?: Record<string, string>
+  /** The request body. */
+  body?: string | Buffer
+  /** The dispatched credential's name. */
+  credential?: string
+  /** The typed endpoint name, when known. */
+  endpoint?: string
+}
+
+/**
+ * A SQL text (one or more statements) for a `postgres` or `clickhouse_native` endpoint;
+ * `decide()` derives every statement with the gateway's parser and decides each.
+ */
+export declare function sqlAction(statement: string, options?: SqlActionOptions | undefined | null): Action
+
+/** Options of `sqlAction`. */
+export interface SqlActionOptions {
+  /** The session database. */
+  database?: string
+  /** The host the agent addressed. */
+  host?: string
+  /** The dispatched credential's name. */
+  credential?: string
+  /** The typed endpoint name, when known. */
+  endpoint?: string
+  /** The text was cut at the inspection buffer. */
+  truncated?: boolean
 }
 
 /** An SSH channel action (`verb`: pty, exec, shell, subsystem, forward). */

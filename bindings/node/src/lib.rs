@@ -47,6 +47,9 @@ pub struct Action {
 #[napi]
 pub struct Decision {
     inner: CoreDecision,
+    /// Kept to compute the trace on demand (`explain`), off the hot path.
+    policy: Arc<clawpatrol_core::Policy>,
+    action: Arc<CoreAction>,
 }
 
 /// The result of replaying one fixture file.
@@ -125,6 +128,8 @@ impl Policy {
         };
         Ok(Decision {
             inner: self.inner.decide_action(&action),
+            policy: self.inner.clone(),
+            action,
         })
     }
 
@@ -239,7 +244,7 @@ impl Decision {
         if !self.inner.reason.is_empty() {
             out.push_str(&format!(": {}", self.inner.reason));
         }
-        if let Some(t) = &self.inner.trace {
+        if let Some(t) = &self.policy.decide_action_traced(&self.action).trace {
             for s in &t.steps {
                 out.push_str(&format!(
                     "\n  rule `{}` (priority {}): {}",
@@ -253,7 +258,7 @@ impl Decision {
     /// The decision as a plain object (same keys as `clawpatrol eval` prints).
     #[napi(js_name = "toJSON")]
     pub fn to_json(&self) -> serde_json::Value {
-        self.inner.to_json()
+        self.policy.decide_action_traced(&self.action).to_json()
     }
 }
 
@@ -294,7 +299,7 @@ pub fn http_action(method: String, url: String, options: Option<RequestOptions>)
 }
 
 /// A Kubernetes API request (method + URL), decomposed into `k8s.*` facts like the gateway.
-#[napi]
+#[napi(js_name = "k8sAction")]
 pub fn k8s_action(method: String, url: String, options: Option<RequestOptions>) -> Action {
     request_action(method, url, options.unwrap_or_default(), true)
 }

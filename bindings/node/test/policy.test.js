@@ -137,3 +137,28 @@ test('replays fixtures', () => {
   assert.equal(r[2].error, 'fixture: match is required')
   fs.rmSync(dir, { recursive: true })
 })
+
+test('request and SQL helpers', () => {
+  const policy = clawpatrol.Policy.load(PLATFORM)
+  let d = policy.decide(clawpatrol.httpAction('DELETE', 'https://api.github.com/repos/acme/app'))
+  assert.deepEqual([d.verdict, d.rule], ['deny', 'gh-no-repo-delete'])
+  d = policy.decide(clawpatrol.httpAction('POST', 'https://api.github.com/repos/acme/app/issues/7/comments',
+    { headers: { 'Content-Type': 'application/json' }, body: Buffer.from('{"body": "thanks"}') }))
+  assert.deepEqual([d.verdict, d.rule], ['allow', 'gh-issue-comments'])
+  d = policy.decide(clawpatrol.k8sAction('GET', 'https://k8s-prod.example.com:6443/api/v1/namespaces/dev/secrets/db'))
+  assert.deepEqual([d.verdict, d.rule], ['deny', 'k8s-no-secrets'])
+  d = policy.decide(clawpatrol.sqlAction('SELECT id FROM orders; DROP TABLE orders', { database: 'prod', host: 'pg-main.internal:5432' }))
+  assert.deepEqual([d.verdict, d.rule], ['deny', 'pg-no-ddl'])
+  d = policy.decide(clawpatrol.sqlAction('SELEC nonsense', { database: 'prod', endpoint: 'postgres.pg-main' }))
+  assert.equal(d.verdict, 'deny')
+  assert.match(d.reason, /unparseable/)
+})
+
+test('the guard example runs', () => {
+  const { execFileSync } = require('node:child_process')
+  const out = execFileSync(process.execPath, [path.join(ROOT, 'examples', 'node', 'guard.js')], { encoding: 'utf8' })
+  assert.match(out, /ran: \(pretend we ran: SELECT id, total FROM orders WHERE customer_id = 42\)/)
+  assert.match(out, /denied: schema and privilege changes land via migrations/)
+  assert.match(out, /needs approval: approval required from human_approver\.ops/)
+  assert.match(out, /denied: repositories are never deleted by agents/)
+})

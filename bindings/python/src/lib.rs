@@ -60,6 +60,9 @@ struct Action {
 #[pyclass(frozen, module = "clawpatrol")]
 struct Decision {
     inner: CoreDecision,
+    /// Kept to compute the trace on demand (`explain`), off the hot path.
+    policy: Arc<clawpatrol_core::Policy>,
+    action: Arc<CoreAction>,
 }
 
 /// The result of replaying one fixture file.
@@ -136,8 +139,12 @@ impl Policy {
     fn decide(&self, py: Python<'_>, action: &Bound<'_, PyAny>) -> PyResult<Decision> {
         let action = to_action(action)?;
         let policy = self.inner.clone();
-        let inner = py.detach(move || policy.decide_action(&action));
-        Ok(Decision { inner })
+        let inner = py.detach(|| policy.decide_action(&action));
+        Ok(Decision {
+            inner,
+            policy,
+            action,
+        })
     }
 
     /// Replays a fixture file or directory (like `clawpatrol test`), one result per fixture.
@@ -249,7 +256,7 @@ impl Decision {
         if !self.inner.reason.is_empty() {
             out.push_str(&format!(": {}", self.inner.reason));
         }
-        if let Some(t) = &self.inner.trace {
+        if let Some(t) = &self.policy.decide_action_traced(&self.action).trace {
             for s in &t.steps {
                 out.push_str(&format!(
                     "\n  rule `{}` (priority {}): {}",
@@ -261,7 +268,11 @@ impl Decision {
     }
     /// The decision as a dict (same keys as `clawpatrol eval` prints).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let text = self.inner.to_json().to_string();
+        let text = self
+            .policy
+            .decide_action_traced(&self.action)
+            .to_json()
+            .to_string();
         py.import("json")?
             .call_method1("loads", (PyString::new(py, &text),))
     }

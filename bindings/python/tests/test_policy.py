@@ -158,3 +158,39 @@ def test_replays_fixtures(tmp_path):
     assert r[0].ok and not r[1].ok
     assert r[1].want == ("deny", "reads", "") and r[1].got == ("allow", "reads", "https.gh")
     assert r[2].error == "fixture: match is required"
+
+
+def test_request_and_sql_helpers():
+    policy = clawpatrol.Policy.load(str(PLATFORM))
+    d = policy.decide(clawpatrol.http_action("DELETE", "https://api.github.com/repos/acme/app"))
+    assert (d.verdict, d.rule) == ("deny", "gh-no-repo-delete")
+    d = policy.decide(clawpatrol.http_action(
+        "POST", "https://api.github.com/repos/acme/app/issues/7/comments",
+        headers={"Content-Type": "application/json"}, body=b'{"body": "thanks"}'))
+    assert (d.verdict, d.rule) == ("allow", "gh-issue-comments")
+    d = policy.decide(clawpatrol.http_action("POST", "https://api.github.com/graphql", body="mutation { x }"))
+    assert d.verdict == "deny" and d.rule == "gh-default"
+    d = policy.decide(clawpatrol.k8s_action("GET", "https://k8s-prod.example.com:6443/api/v1/namespaces/dev/secrets/db"))
+    assert (d.verdict, d.rule) == ("deny", "k8s-no-secrets")
+    d = policy.decide(clawpatrol.k8s_action("GET", "https://k8s-prod.example.com:6443/healthz/etcd"))
+    assert d.verdict == "deny" and "could not be evaluated" in d.reason
+    d = policy.decide(clawpatrol.sql_action("SELECT id FROM orders; DROP TABLE orders",
+                                            database="prod", host="pg-main.internal:5432"))
+    assert (d.verdict, d.rule) == ("deny", "pg-no-ddl")
+    d = policy.decide(clawpatrol.sql_action("SELECT id FROM orders WHERE id = 1", database="prod",
+                                            endpoint="postgres.pg-main"))
+    assert (d.verdict, d.rule) == ("allow", "pg-reads")
+    d = policy.decide(clawpatrol.sql_action("SELEC nonsense", database="prod", endpoint="postgres.pg-main"))
+    assert d.verdict == "deny" and "unparseable" in d.reason
+
+
+def test_the_guard_example_runs():
+    import subprocess
+    import sys
+
+    example = ROOT / "examples" / "python" / "guard.py"
+    out = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, check=True).stdout
+    assert "ran: (pretend we ran: SELECT id, total FROM orders WHERE customer_id = 42)" in out
+    assert "denied: schema and privilege changes land via migrations" in out
+    assert "needs approval: approval required from human_approver.ops" in out
+    assert "denied: repositories are never deleted by agents" in out

@@ -297,14 +297,15 @@ impl Policy {
 
     /// Decides a SQL text the way the gateway decides a Query/Parse frame: every statement of
     /// [`Policy::sql_text_actions`] with the SQL backstop, then [`frame_decision`]. Empty text
-    /// (nothing to evaluate) is allowed, as the gateway forwards it.
-    pub fn decide_sql_text(&self, action: &Action) -> Decision {
+    /// (nothing to evaluate) is allowed, as the gateway forwards it. `traced` records the rules
+    /// evaluated for the deciding statement.
+    pub fn decide_sql_text(&self, action: &Action, traced: bool) -> Decision {
         let Some(actions) = self.sql_text_actions(action) else {
-            return self.decide_traced(action);
+            return self.decide_inner(action, false, traced);
         };
         let decisions: Vec<Decision> = actions
             .iter()
-            .map(|a| self.decide_fail_closed_traced(a))
+            .map(|a| self.decide_inner(a, true, traced))
             .collect();
         match frame_decision(&decisions) {
             Some(d) => d.clone(),
@@ -314,16 +315,17 @@ impl Policy {
                 endpoint: action
                     .endpoint
                     .as_deref()
-                    .or(self
-                        .resolve_host(&action.host)
-                        .ok()
-                        .flatten()
-                        .map(|i| &*self.endpoints[i].typed_name))
-                    .map(std::sync::Arc::from),
+                    .map(std::sync::Arc::from)
+                    .or_else(|| {
+                        self.resolve_host(&action.host)
+                            .ok()
+                            .flatten()
+                            .map(|i| self.endpoints[i].typed_name.clone())
+                    }),
                 reason: String::new(),
                 synthesized: false,
                 log_detail: None,
-                trace: Some(Trace::default()),
+                trace: traced.then(Trace::default),
             },
         }
     }
@@ -332,13 +334,22 @@ impl Policy {
 impl Policy {
     /// The entry point for in-process callers (the bindings): a SQL action that carries only
     /// its text (no verb, tables or functions) is parsed like the gateway parses a frame
-    /// ([`Policy::decide_sql_text`]); any other action is decided as given, with a trace.
+    /// ([`Policy::decide_sql_text`]); any other action is decided as given.
     pub fn decide_action(&self, action: &Action) -> Decision {
+        self.decide_action_inner(action, false)
+    }
+
+    /// [`Policy::decide_action`] with a trace of the rules evaluated.
+    pub fn decide_action_traced(&self, action: &Action) -> Decision {
+        self.decide_action_inner(action, true)
+    }
+
+    fn decide_action_inner(&self, action: &Action, traced: bool) -> Decision {
         match &action.facts {
             Facts::Sql(s) if s.verb.is_empty() && s.tables.is_empty() && s.functions.is_empty() => {
-                self.decide_sql_text(action)
+                self.decide_sql_text(action, traced)
             }
-            _ => self.decide_traced(action),
+            _ => self.decide_inner(action, false, traced),
         }
     }
 }
