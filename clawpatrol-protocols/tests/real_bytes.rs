@@ -97,7 +97,10 @@ fn curl_chunked_upload() {
         // curl's file is 4000 base64 bytes; the decoder forwards the chunked framing
         // byte-exact and inspects the de-chunked payload.
         assert_eq!(body.bytes().len(), 4000);
-        assert!(body.bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)));
+        assert!(body
+            .bytes()
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)));
         assert_eq!(head.head_len + fwd.len(), raw.len());
         assert_eq!(left, 0);
     }
@@ -182,10 +185,7 @@ fn kubectl_exec_reads_the_pod_then_execs() {
 
     let (spdy, k) = k8s_of("kubectl_exec_spdy.bin");
     assert_eq!(spdy.method, "POST");
-    assert_eq!(
-        spdy.header_values("upgrade").next(),
-        Some(&b"SPDY/3.1"[..])
-    );
+    assert_eq!(spdy.header_values("upgrade").next(), Some(&b"SPDY/3.1"[..]));
     assert_eq!(k.resource, "pods/exec");
     assert_eq!(k.verb, "create");
     assert_eq!(ws_verb, "get");
