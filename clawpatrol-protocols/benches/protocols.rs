@@ -87,6 +87,7 @@ fn native_query_bytes() -> (Vec<u8>, Vec<u8>) {
         query_id: "7d1f0c5e-9a43-4c1e-a1a0-2f0e2b9c1d11".into(),
         client_info: None,
         settings: Vec::new(),
+        external_roles: Vec::new(),
         interserver_secret: Vec::new(),
         stage: 2,
         compression: false,

@@ -64,6 +64,7 @@ fn query() -> impl Strategy<Value = Query> {
                 query_id,
                 client_info: None,
                 settings,
+                external_roles: Vec::new(),
                 interserver_secret: Vec::new(),
                 stage,
                 compression,

@@ -104,6 +104,7 @@ mod tests {
             query_id: String::new(),
             client_info: None,
             settings: Vec::new(),
+            external_roles: Vec::new(),
             interserver_secret: Vec::new(),
             stage: 2,
             compression: false,

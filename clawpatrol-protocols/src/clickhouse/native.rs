@@ -15,6 +15,7 @@
 //! | client version patch | 54401 |
 //! | settings as strings with flags (binary before: refused unless empty) | 54429 |
 //! | interserver secret | 54441 |
+//! | externally granted roles (a string before the interserver secret) | 54472 |
 //! | OpenTelemetry trace context | 54442 |
 //! | `X-Forwarded-For` (HTTP interface) | 54443 |
 //! | HTTP referer (HTTP interface) | 54447 |
@@ -96,6 +97,8 @@ pub const REV_INTERSERVER_SECRET_V2: u64 = 54462;
 pub const REV_CHUNKED_PACKETS: u64 = 54470;
 /// First revision with the versioned parallel replicas protocol.
 pub const REV_VERSIONED_PARALLEL_REPLICAS: u64 = 54471;
+/// First revision with externally granted roles in Query.
+pub const REV_EXTERNAL_ROLES: u64 = 54472;
 /// First revision with server settings in server Hello.
 pub const REV_SERVER_SETTINGS: u64 = 54474;
 /// First revision with script query and line numbers in client info.
@@ -471,6 +474,8 @@ pub struct Query {
     pub client_info: Option<ClientInfo>,
     /// Per-query settings.
     pub settings: Vec<Setting>,
+    /// Serialised externally granted roles (revision ≥ 54472).
+    pub external_roles: Vec<u8>,
     /// Interserver secret hash (revision ≥ 54441).
     pub interserver_secret: Vec<u8>,
     /// Processing stage (2 = complete).
@@ -499,6 +504,9 @@ impl Query {
             encode_client_info(self.client_info.as_ref(), revision, out);
         }
         encode_settings(&self.settings, revision, out)?;
+        if revision >= REV_EXTERNAL_ROLES {
+            put_bytes(out, &self.external_roles);
+        }
         if revision >= REV_INTERSERVER_SECRET {
             put_bytes(out, &self.interserver_secret);
         }
@@ -1076,6 +1084,11 @@ fn read_query(rd: &mut Rd<'_>, revision: u64, cap: usize) -> R<Step> {
         None
     };
     let settings = read_settings(rd, revision)?;
+    let external_roles = if revision >= REV_EXTERNAL_ROLES {
+        rd.bytes("external roles")?
+    } else {
+        Vec::new()
+    };
     let interserver_secret = if revision >= REV_INTERSERVER_SECRET {
         rd.bytes("interserver secret")?
     } else {
@@ -1097,6 +1110,7 @@ fn read_query(rd: &mut Rd<'_>, revision: u64, cap: usize) -> R<Step> {
         query_id,
         client_info,
         settings,
+        external_roles,
         interserver_secret,
         stage,
         compression,
@@ -1592,6 +1606,7 @@ mod tests {
                 flags: 0,
                 value: "4".into(),
             }],
+            external_roles: Vec::new(),
             interserver_secret: Vec::new(),
             stage: 2,
             compression: false,
