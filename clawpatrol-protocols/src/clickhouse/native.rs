@@ -471,7 +471,7 @@ pub struct Query {
     /// Query id (may be empty).
     pub query_id: String,
     /// Client info; `None` for an empty block (query kind 0) or revision < 54032.
-    pub client_info: Option<ClientInfo>,
+    pub client_info: Option<Box<ClientInfo>>,
     /// Per-query settings.
     pub settings: Vec<Setting>,
     /// Serialised externally granted roles (revision ≥ 54472).
@@ -501,7 +501,7 @@ impl Query {
         put_varuint(out, client_kind::QUERY);
         put_bytes(out, self.query_id.as_bytes());
         if revision >= REV_CLIENT_INFO {
-            encode_client_info(self.client_info.as_ref(), revision, out);
+            encode_client_info(self.client_info.as_deref(), revision, out);
         }
         encode_settings(&self.settings, revision, out)?;
         if revision >= REV_EXTERNAL_ROLES {
@@ -895,7 +895,7 @@ impl ClientDecoder {
                     compression: query.compression,
                 };
                 Ok(Some(ClientItem::OversizeQuery {
-                    query,
+                    query: *query,
                     raw: self.buf.drain(..n).collect(),
                 }))
             }
@@ -913,7 +913,7 @@ impl ClientDecoder {
 
 enum Step {
     Done(ClientPacket),
-    Oversize { query: Query, left: u64 },
+    Oversize { query: Box<Query>, left: u64 },
 }
 
 fn read_hello_body(rd: &mut Rd<'_>) -> R<ClientHello> {
@@ -1079,7 +1079,7 @@ fn read_client_info(rd: &mut Rd<'_>, revision: u64) -> R<Option<ClientInfo>> {
 fn read_query(rd: &mut Rd<'_>, revision: u64, cap: usize) -> R<Step> {
     let query_id = rd.string("query id")?;
     let client_info = if revision >= REV_CLIENT_INFO {
-        read_client_info(rd, revision)?
+        read_client_info(rd, revision)?.map(Box::new)
     } else {
         None
     };
@@ -1123,7 +1123,7 @@ fn read_query(rd: &mut Rd<'_>, revision: u64, cap: usize) -> R<Step> {
         q.query = rd.take(limit)?.to_vec();
         q.truncated = true;
         return Ok(Step::Oversize {
-            query: q,
+            query: Box::new(q),
             left: text_len - limit as u64,
         });
     }
@@ -1574,7 +1574,7 @@ mod tests {
     fn query(text: &str) -> Query {
         Query {
             query_id: "q1".into(),
-            client_info: Some(ClientInfo {
+            client_info: Some(Box::new(ClientInfo {
                 query_kind: 1,
                 initial_user: String::new(),
                 initial_query_id: String::new(),
@@ -1600,7 +1600,7 @@ mod tests {
                 parallel_replicas: (0, 0, 0),
                 script_position: (1, 2),
                 jwt: None,
-            }),
+            })),
             settings: vec![Setting {
                 name: "max_threads".into(),
                 flags: 0,
