@@ -10,4 +10,5 @@ pub mod http;
 pub mod k8s;
 pub mod postgres;
 pub mod sql;
+pub mod ssh;
 pub mod tls;

@@ -1,8 +1,10 @@
 //! Typed facts per facet, the `Action` that carries them, and the field schema.
 
 pub mod action;
+pub mod from_clickhouse;
 pub mod from_http;
 pub mod from_sql;
+pub mod from_ssh;
 pub mod http;
 pub mod k8s;
 pub mod schema;

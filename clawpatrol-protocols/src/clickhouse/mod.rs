@@ -21,6 +21,8 @@
 //! | `ARRAY JOIN arr` | `arr` is a column | `arr` is reported as a table (over-reports, never hides) |
 //! | `COPY`, `DROP a, b`, `GRANT … ON t`, `OPTIMIZE TABLE t` targets | tables | tables (added per statement: the visitor misses them) |
 
+pub mod native;
+
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
