@@ -5,7 +5,10 @@ use std::fmt;
 
 use clawpatrol_core::cel::Tri;
 use clawpatrol_core::config::model::Outcome;
+use clawpatrol_core::facts::FieldId;
 use clawpatrol_core::Policy;
+use clawpatrol_protocols::clickhouse::CLICKHOUSE_VERBS;
+use clawpatrol_protocols::sql::POSTGRES_VERBS;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// How serious a finding is.
@@ -164,6 +167,9 @@ pub fn lint(policy: &Policy) -> Vec<Finding> {
         let Some(cond) = policy.condition_of(&r.name) else {
             continue;
         };
+        if r.disabled {
+            continue;
+        }
         if let Some(value) = cond.constant_value() {
             let (what, help) = match value {
                 Tri::True => (
@@ -191,6 +197,42 @@ pub fn lint(policy: &Policy) -> Vec<Finding> {
                 location: rule_loc(&r.name),
                 message: format!("condition `{}` {what}", normalize(cond.source())),
                 help: help.to_string(),
+            });
+        }
+        let kinds: BTreeSet<&str> = r
+            .endpoints
+            .iter()
+            .filter_map(|&i| config.endpoints.get(i).map(|e| e.kind.as_str()))
+            .collect();
+        for verb in cond.compared_literals(FieldId::SqlVerb) {
+            let never: Vec<&str> = kinds
+                .iter()
+                .copied()
+                .filter(|k| match *k {
+                    "postgres" => !POSTGRES_VERBS.contains(&verb.as_str()),
+                    "clickhouse_native" => !CLICKHOUSE_VERBS.contains(&verb.as_str()),
+                    _ => false,
+                })
+                .collect();
+            if never.is_empty() {
+                continue;
+            }
+            let hint = match verb.as_str() {
+                "revoke" => " (REVOKE's verb is `grant`)",
+                "values" | "table" | "with" => " (that statement's verb is `select`)",
+                "reset" => " (RESET's verb is `set`, RESET ROLE's is `set role`)",
+                _ => "",
+            };
+            out.push(Finding {
+                level: Level::Error,
+                code: "unknown-verb",
+                subject: format!("rule \"{}\"", r.name),
+                location: rule_loc(&r.name),
+                message: format!(
+                    "compares `sql.verb` with `{verb}`, which the {} parser never produces{hint}",
+                    never.join(" and ")
+                ),
+                help: "use a verb of the parser's verb table (see the SQL section of the reference), or match `sql.statement` with a regex".to_string(),
             });
         }
         for lr in cond.literal_regexes() {

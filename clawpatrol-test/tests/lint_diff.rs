@@ -162,8 +162,8 @@ fn the_bundled_examples_have_no_error_findings() {
     for rel in [
         "platform/policy.hcl",
         "minimal/policy.hcl",
-        "rules-doc/sql.hcl",
         "rules-doc/k8s.hcl",
+        "rules-doc/http.hcl",
     ] {
         let p = Policy::load(format!("{root}/{rel}")).expect("loads");
         let errors: Vec<String> = lint(&p)
@@ -173,6 +173,52 @@ fn the_bundled_examples_have_no_error_findings() {
             .collect();
         assert!(errors.is_empty(), "{rel}:\n{}", errors.join("\n"));
     }
+}
+
+#[test]
+fn verbs_the_parser_never_produces() {
+    // The rules documentation's own example lists `revoke`, which never occurs (reference §12.19).
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/examples");
+    let p = Policy::load(format!("{root}/rules-doc/sql.hcl")).expect("loads");
+    let fs = lint(&p);
+    let f = find(&fs, "unknown-verb", "rule \"pg-no-ddl\"").unwrap_or_else(|| panic!("{fs:?}"));
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.message.contains("`revoke`") && f.message.contains("`grant`"),
+        "{f}"
+    );
+    // …and Postgres has no DESCRIBE or USE statement either.
+    let verbs: Vec<&str> = fs
+        .iter()
+        .filter(|f| f.code == "unknown-verb")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(verbs.len(), 3, "{verbs:?}");
+    assert!(verbs.iter().any(|m| m.contains("`describe`")), "{verbs:?}");
+    assert!(verbs.iter().any(|m| m.contains("`use`")), "{verbs:?}");
+
+    let ch = Policy::from_source(
+        "ch.hcl",
+        r#"endpoint "clickhouse_native" "ch" { hosts = ["ch.example.com"] }
+rule "r" {
+  endpoint  = clickhouse_native.ch
+  condition = "sql.verb in ['select', 'use', 'vacuum'] || sql.verb == 'kill'"
+  verdict   = "deny"
+}
+"#,
+    )
+    .expect("loads");
+    let fs = lint(&ch);
+    let msgs: Vec<&str> = fs
+        .iter()
+        .filter(|f| f.code == "unknown-verb")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].contains("`vacuum`") && msgs[0].contains("clickhouse_native"),
+        "{msgs:?}"
+    );
 }
 
 #[test]

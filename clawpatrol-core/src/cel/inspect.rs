@@ -1,6 +1,6 @@
 //! Static facts about a compiled condition, for tooling (`clawpatrol lint`).
 
-use super::ir::{Comp, Node};
+use super::ir::{BinOp, Comp, Lit, Node};
 use crate::facts::FieldId;
 
 /// A literal `matches()` pattern and the field it is applied to, when that is a fact field.
@@ -67,6 +67,40 @@ pub(crate) fn literal_regexes(root: &Node) -> Vec<LiteralRegex> {
                 pattern: re.as_str().to_string(),
             });
         }
+    });
+    out
+}
+
+/// Every string literal compared with `field` by `==`, `!=` or `in [...]` (after the literal
+/// lower-casing of reference §2.4).
+pub(crate) fn compared_literals(root: &Node, field: FieldId) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(root, &mut |n| match n {
+        Node::Bin(BinOp::Eq | BinOp::Ne, a, b) => {
+            for (x, y) in [(a, b), (b, a)] {
+                if let (Node::Field(f), Node::Const(Lit::Str(s))) = (&**x, &**y) {
+                    if *f == field {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        }
+        Node::InSet(x, set) => {
+            if matches!(&**x, Node::Field(f) if *f == field) {
+                out.extend(set.iter().map(|s| s.to_string()));
+            }
+        }
+        Node::Bin(BinOp::In, x, list) => {
+            if let (Node::Field(f), Node::List(items)) = (&**x, &**list) {
+                if *f == field {
+                    out.extend(items.iter().filter_map(|i| match i {
+                        Node::Const(Lit::Str(s)) => Some(s.clone()),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+        _ => {}
     });
     out
 }

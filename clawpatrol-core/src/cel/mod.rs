@@ -111,6 +111,11 @@ impl CompiledCondition {
         inspect::literal_regexes(&self.root)
     }
 
+    /// Every string literal the condition compares `field` with (`==`, `!=`, `in [...]`).
+    pub fn compared_literals(&self, field: FieldId) -> Vec<String> {
+        inspect::compared_literals(&self.root, field)
+    }
+
     /// The condition's value when it reads no fact field (a constant condition), else `None`.
     pub fn constant_value(&self) -> Option<Tri> {
         struct NoFacts;

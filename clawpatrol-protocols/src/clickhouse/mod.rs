@@ -142,6 +142,38 @@ pub fn clickhouse_verb(s: &Statement) -> &'static str {
     }
 }
 
+/// Every verb [`clickhouse_verb`] can produce (besides `""`), sorted: a rule comparing
+/// `sql.verb` with anything else can never match on ClickHouse.
+pub const CLICKHOUSE_VERBS: &[&str] = &[
+    "alter", "analyze", "begin", "call", "comment", "commit", "copy", "create", "delete",
+    "describe", "drop", "explain", "grant", "insert", "kill", "optimize", "rename", "revoke",
+    "rollback", "select", "set", "show", "truncate", "update", "use",
+];
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::CLICKHOUSE_VERBS;
+
+    /// Each string literal the verb table returns is listed (read from this file's source).
+    #[test]
+    fn every_verb_of_the_table_is_listed() {
+        let src = include_str!("mod.rs");
+        let start = src.find("pub fn clickhouse_verb").unwrap_or(0);
+        let end = src[start..].find("\n}\n").map_or(src.len(), |e| start + e);
+        for line in src[start..end].lines().filter(|l| l.contains("=> \"")) {
+            let verb = line
+                .split("=> \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("");
+            assert!(
+                verb.is_empty() || CLICKHOUSE_VERBS.contains(&verb),
+                "{verb} missing"
+            );
+        }
+    }
+}
+
 /// Strips a whitespace-preceded `SETTINGS …` tail, else a trailing `FORMAT <name>`.
 pub fn strip_settings_and_format(text: &str) -> &str {
     let lower = text.to_ascii_lowercase();

@@ -15,7 +15,7 @@ mod walk;
 pub use database::postgres_database;
 pub use postgres::analyze_postgres;
 pub use split::split_postgres;
-pub use verb::postgres_verb;
+pub use verb::{postgres_verb, POSTGRES_VERBS};
 
 pub(crate) use walk::Refs;
 

@@ -114,3 +114,81 @@ fn set_verb(s: &VariableSetStmt) -> &'static str {
         _ => "set",
     }
 }
+
+/// Every verb [`postgres_verb`] can produce (besides `""` for statements it does not name),
+/// sorted: a rule comparing `sql.verb` with anything else can never match on Postgres.
+pub const POSTGRES_VERBS: &[&str] = &[
+    "alter",
+    "analyze",
+    "begin",
+    "call",
+    "checkpoint",
+    "close",
+    "cluster",
+    "comment",
+    "commit",
+    "copy",
+    "create",
+    "deallocate",
+    "declare",
+    "delete",
+    "discard",
+    "do",
+    "drop",
+    "execute",
+    "explain",
+    "fetch",
+    "grant",
+    "insert",
+    "listen",
+    "load",
+    "lock",
+    "merge",
+    "move",
+    "notify",
+    "prepare",
+    "refresh",
+    "reindex",
+    "release",
+    "rename",
+    "rollback",
+    "savepoint",
+    "select",
+    "set",
+    "set local role",
+    "set local session authorization",
+    "set role",
+    "set session authorization",
+    "show",
+    "truncate",
+    "unlisten",
+    "update",
+    "vacuum",
+];
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::POSTGRES_VERBS;
+
+    /// Each string literal the verb table returns is listed (read from this file's source, so
+    /// adding a verb without listing it fails here).
+    #[test]
+    fn every_verb_of_the_table_is_listed() {
+        let src = include_str!("verb.rs");
+        let table = &src[..src.find("pub const POSTGRES_VERBS").unwrap_or(src.len())];
+        for line in table.lines().filter(|l| l.contains("=> \"")) {
+            let verb = line
+                .split("=> \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("");
+            assert!(
+                verb.is_empty() || POSTGRES_VERBS.contains(&verb),
+                "{verb} missing"
+            );
+        }
+        let mut sorted = POSTGRES_VERBS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, POSTGRES_VERBS);
+    }
+}
