@@ -232,27 +232,7 @@ impl Decision {
     /// Every rule evaluated, in order, with its result.
     #[napi]
     pub fn explain(&self) -> String {
-        let mut out = format!(
-            "{} by {} on {}",
-            self.inner.verdict,
-            self.inner
-                .rule
-                .as_deref()
-                .map_or("no rule".to_string(), |r| format!("rule `{r}`")),
-            self.inner.endpoint.as_deref().unwrap_or("no endpoint")
-        );
-        if !self.inner.reason.is_empty() {
-            out.push_str(&format!(": {}", self.inner.reason));
-        }
-        if let Some(t) = &self.policy.decide_action_traced(&self.action).trace {
-            for s in &t.steps {
-                out.push_str(&format!(
-                    "\n  rule `{}` (priority {}): {}",
-                    s.rule, s.priority, s.result
-                ));
-            }
-        }
-        out
+        self.policy.decide_action_traced(&self.action).explain()
     }
 
     /// The decision as a plain object (same keys as `clawpatrol eval` prints).

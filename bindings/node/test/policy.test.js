@@ -11,39 +11,7 @@ const clawpatrol = require('..')
 const ROOT = path.resolve(__dirname, '..', '..', '..')
 const PLATFORM = path.join(ROOT, 'fixtures', 'examples', 'platform', 'policy.hcl')
 
-const SMALL = `schema_version = 1
-endpoint "https" "gh" { hosts = ["api.github.com"] }
-endpoint "ssh" "box" { hosts = ["box.example.com"] }
-approver "human_approver" "ops" { channel = "#ops" }
-rule "reads" {
-  endpoint  = https.gh
-  condition = "http.method in ['GET', 'HEAD']"
-  verdict   = "allow"
-}
-rule "writes" {
-  endpoint  = https.gh
-  condition = "http.method == 'POST'"
-  approve   = [human_approver.ops, builtin.dashboard]
-}
-rule "default" {
-  endpoint = https.gh
-  priority = -100
-  verdict  = "deny"
-}
-rule "body" {
-  endpoint  = https.gh
-  priority  = 10
-  condition = "http.method == 'POST' && http.body_json.archived == true"
-  verdict   = "deny"
-  reason    = "archiving needs a human"
-}
-rule "no-pty" {
-  endpoint  = ssh.box
-  condition = "ssh.verb == 'pty'"
-  verdict   = "deny"
-  reason    = "no terminals"
-}
-`
+const SMALL = fs.readFileSync(path.join(ROOT, 'bindings', 'testdata', 'small.hcl'), 'utf8')
 
 const small = clawpatrol.Policy.fromString(SMALL, 'small.hcl')
 const http = (method, body) => ({ host: 'api.github.com', http: { method, path: '/', ...(body ? { body } : {}) } })

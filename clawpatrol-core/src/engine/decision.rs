@@ -163,3 +163,31 @@ impl Decision {
         v
     }
 }
+
+impl Decision {
+    /// A human-readable account: the verdict, the deciding rule, the endpoint and the reason,
+    /// then one line per rule evaluated (when the decision carries a trace).
+    pub fn explain(&self) -> String {
+        use std::fmt::Write as _;
+        let rule = self
+            .rule
+            .as_deref()
+            .map_or("no rule".to_string(), |r| format!("rule `{r}`"));
+        let mut out = format!(
+            "{} by {rule} on {}",
+            self.verdict,
+            self.endpoint.as_deref().unwrap_or("no endpoint")
+        );
+        if !self.reason.is_empty() {
+            let _ = write!(out, ": {}", self.reason);
+        }
+        for s in self.trace.iter().flat_map(|t| &t.steps) {
+            let _ = write!(
+                out,
+                "\n  rule `{}` (priority {}): {}",
+                s.rule, s.priority, s.result
+            );
+        }
+        out
+    }
+}
