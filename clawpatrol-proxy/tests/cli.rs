@@ -105,3 +105,40 @@ fn eval_rejects_a_bad_action_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("sql: statement is required"));
 }
+
+#[test]
+fn lint_exits_1_on_error_findings_and_0_otherwise() {
+    let out = clawpatrol(&["lint", &example("rules-doc/sql.hcl")], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let o = text(&out.stdout);
+    assert!(o.contains("error[unknown-verb]: rule \"pg-no-ddl\""), "{o}");
+    assert!(o.contains("  --> "), "{o}");
+    assert!(o.contains("  = help: "), "{o}");
+    let out = clawpatrol(&["lint", &example("platform/policy.hcl")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn diff_exits_1_when_decisions_change() {
+    let quick = format!("{}/../fixtures/quickstart", env!("CARGO_MANIFEST_DIR"));
+    let policy = format!("{quick}/policy.hcl");
+    let fixtures = format!("{quick}/fixtures");
+    let out = clawpatrol(&["diff", &policy, &policy, &fixtures], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("0 changed\n"));
+    let dir = std::env::temp_dir().join(format!("clawpatrol-cli-d-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let changed = dir.join("new.hcl");
+    let original = std::fs::read_to_string(&policy).expect("read");
+    std::fs::write(&changed, format!("{original}\nrule \"freeze\" {{\n  endpoint = https.github\n  priority = 10000\n  verdict  = \"deny\"\n}}\n"))
+        .expect("write");
+    let out = clawpatrol(
+        &["diff", &policy, changed.to_str().expect("utf8"), &fixtures],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let o = text(&out.stdout);
+    assert!(o.starts_with("https.github\n"), "{o}");
+    assert!(o.contains("-> deny (freeze)"), "{o}");
+    std::fs::remove_dir_all(&dir).ok();
+}
