@@ -5,6 +5,7 @@ pub mod config;
 pub mod dispatch;
 pub mod engine;
 pub mod facts;
+pub mod quote;
 
 pub use config::{ConfigError, Diagnostic, Location, Severity};
 pub use engine::{Decision, Policy, StepResult, Trace, TraceStep, Verdict};

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+pub use clawpatrol_core::quote::go_quote;
+
 use crate::fixture::Expect;
 use crate::replay::{Outcome, Produced};
 
@@ -14,34 +16,6 @@ pub struct Replayed {
     pub expect: Option<Expect>,
     /// What happened.
     pub outcome: Outcome,
-}
-
-/// Go's `%q`: a double-quoted string with Go escapes.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn diff_line(label: &str, verdict: &str, rule: &str, endpoint: &str) -> String {
@@ -171,11 +145,6 @@ pub fn json_lines(results: &[Replayed], explain: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_quote_escapes() {
-        assert_eq!(go_quote("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\x01é\"");
-    }
 
     #[test]
     fn diff_lines_match_the_reference_layout() {

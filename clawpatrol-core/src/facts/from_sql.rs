@@ -10,6 +10,7 @@ use clawpatrol_protocols::sql::{analyze_postgres, SqlStatement};
 
 use super::action::{Action, Facts};
 use super::sql::SqlFacts;
+use crate::quote::{go_quote, go_quote_list};
 
 /// The SQL dialect of an endpoint, which picks the parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,31 +164,6 @@ fn same_set(a: &[String], b: &[String], fold_case: bool) -> bool {
         v
     };
     norm(a) == norm(b)
-}
-
-/// A string quoted as Go's `%q` prints it (for the common characters).
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A list quoted as Go's `%q` prints a `[]string`: `["a" "b"]`.
-fn go_quote_list(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| go_quote(s)).collect();
-    format!("[{}]", items.join(" "))
 }
 
 #[cfg(test)]
