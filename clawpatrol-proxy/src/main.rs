@@ -2,8 +2,6 @@
 
 use clap::Parser;
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::run(cli::Cli::parse())
+    clawpatrol_proxy::cli::run(clawpatrol_proxy::cli::Cli::parse())
 }

@@ -2,6 +2,7 @@
 
 mod diff;
 mod eval;
+mod gateway;
 mod lint;
 mod validate;
 
@@ -29,6 +30,8 @@ enum Command {
     Test(clawpatrol_test::cli::TestArgs),
     /// Static analysis: unreachable rules, constant conditions, unused declarations, …
     Lint(lint::Args),
+    /// Run the gateway: intercept agent traffic, decide, inject credentials, audit.
+    Gateway(gateway::Args),
     /// Replay fixtures against two versions of a policy and list changed decisions.
     Diff(diff::Args),
 }
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(a) => clawpatrol_test::cli::run_test(&a),
         Command::Lint(a) => lint::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Gateway(a) => gateway::run(a),
     }
 }

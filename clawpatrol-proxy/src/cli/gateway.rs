@@ -1,0 +1,245 @@
+//! `clawpatrol gateway <config>`: run the firewall.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use clawpatrol_core::Policy;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::{AuditStore, AuditWriter};
+use crate::defaults::{DEFAULT_PROXY_LISTEN, DEFAULT_TRANSPARENT_LISTEN};
+use crate::http::upstream::{ConnectTo, Dialer};
+use crate::logging::{self, LogFormat};
+use crate::runtime::{Shared, Timeouts};
+use crate::secrets::SecretStore;
+use crate::state::{self, StateDir};
+use crate::tls::{CertAuthority, LeafCache, UpstreamTls};
+use crate::{listen, reload};
+
+/// Arguments of `gateway`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Secrets come from CLAWPATROL_SECRET_<NAME> (the credential name upper-cased, `-` as `_`),
+either the value itself or `@/path/to/file`.
+
+Point an agent at the gateway with `eval \"$(clawpatrol env <config>)\"`.
+The config is watched: a valid edit takes effect on the next request; SIGHUP forces a reload.
+
+Examples:
+  clawpatrol gateway fixtures/quickstart/policy.hcl
+  clawpatrol gateway --state-dir /var/lib/clawpatrol --log-format json ./policies/")]
+pub struct Args {
+    /// A config file, or a directory whose `*.hcl` files are merged in name order.
+    config: PathBuf,
+    /// State directory (CA, audit database, proxy tokens); default `gateway.state_dir`,
+    /// else `$HOME/.clawpatrol`.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Forward proxy listener; default `gateway.proxy_listen`, else 127.0.0.1:8080.
+    #[arg(long)]
+    proxy_listen: Option<SocketAddr>,
+    /// Transparent TLS listener; default `gateway.transparent_listen`, else 127.0.0.1:8443.
+    #[arg(long)]
+    transparent_listen: Option<SocketAddr>,
+    /// Log format on stderr (or in `gateway.log_path`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Dial ADDR:PORT instead of HOST:PORT for upstream connections (repeatable), e.g.
+    /// `api.example.com:443:10.0.0.7:443`.
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT")]
+    connect_to: Vec<ConnectTo>,
+    /// How often the config files are checked for changes, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    reload_poll_ms: u64,
+    /// How long in-flight requests may take to finish after SIGINT/SIGTERM, in seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    shutdown_grace: u64,
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("state directory: {0}")]
+    State(#[from] state::StateError),
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("audit database: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("cannot listen on `{addr}`: {why}")]
+    Listen { addr: String, why: std::io::Error },
+    #[error("invalid listen address `{0}` in the config")]
+    ListenAddr(String),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot open the log file: {0}")]
+    Log(String),
+}
+
+/// Runs the gateway until SIGINT/SIGTERM. Exit 0 after a clean shutdown, 2 on a config
+/// error, 1 on any other start failure.
+pub fn run(args: Args) -> ExitCode {
+    let policy = match Policy::load(&args.config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::init(args.log_format, policy.config().gateway.as_ref().and_then(|g| g.log_path.as_deref())) {
+        eprintln!("clawpatrol gateway: {}", StartError::Log(e));
+        return ExitCode::from(1);
+    }
+    match start(args, policy) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("clawpatrol gateway: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A listen address from the flag, else the config, else the default.
+fn listen_addr(flag: Option<SocketAddr>, config: Option<&str>, default: &str) -> Result<SocketAddr, StartError> {
+    if let Some(a) = flag {
+        return Ok(a);
+    }
+    let text = config.unwrap_or(default);
+    text.parse()
+        .map_err(|_| StartError::ListenAddr(text.to_string()))
+}
+
+fn start(args: Args, policy: Policy) -> Result<(), StartError> {
+    for w in policy.warnings() {
+        tracing::warn!("{}", w.to_string().trim_end());
+    }
+    let gw = policy.config().gateway.clone().unwrap_or_default();
+    let state_path = state::resolve(args.state_dir.as_deref(), gw.state_dir.as_deref())?;
+    let state = StateDir::open(&state_path)?;
+    let ca = Arc::new(CertAuthority::load_or_create(&state)?);
+    let upstream_tls = UpstreamTls::new()?;
+    let bundle = upstream_tls.combined_bundle_pem(&ca);
+    if let Err(e) = std::fs::write(state.ca_bundle_path(), bundle) {
+        tracing::warn!(error = %e, "cannot write the combined CA bundle");
+    }
+    let store = AuditStore::open(&state.db_path())?;
+    let (audit, writer) = AuditWriter::spawn(store, 4096);
+    let proxy_addr = listen_addr(args.proxy_listen, gw.proxy_listen.as_deref(), DEFAULT_PROXY_LISTEN)?;
+    let transparent_addr = listen_addr(
+        args.transparent_listen,
+        gw.transparent_listen.as_deref(),
+        DEFAULT_TRANSPARENT_LISTEN,
+    )?;
+    let timeouts = Timeouts::default();
+    let summary = reload::summary(&policy);
+    let shared = Arc::new(Shared {
+        policy: ArcSwap::from_pointee(policy),
+        leaves: LeafCache::new(ca.clone()),
+        upstream_tls,
+        secrets: SecretStore::from_env(),
+        audit,
+        state,
+        dialer: Dialer::new(&args.connect_to, timeouts.connect),
+        timeouts,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("clawpatrol")
+        .build()
+        .map_err(StartError::Runtime)?;
+    let result = runtime.block_on(serve(args, shared.clone(), proxy_addr, transparent_addr, summary, ca));
+    drop(runtime);
+    let dropped = shared.audit.dropped();
+    drop(shared);
+    writer.shutdown();
+    if dropped > 0 {
+        tracing::warn!(dropped, "audit rows were dropped because the queue was full");
+    }
+    tracing::info!("gateway stopped");
+    result
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|why| StartError::Listen {
+        addr: addr.to_string(),
+        why,
+    })
+}
+
+async fn serve(
+    args: Args,
+    shared: Arc<Shared>,
+    proxy_addr: SocketAddr,
+    transparent_addr: SocketAddr,
+    summary: String,
+    ca: Arc<CertAuthority>,
+) -> Result<(), StartError> {
+    let proxy = bind(proxy_addr).await?;
+    let transparent = bind(transparent_addr).await?;
+    let proxy_at = proxy.local_addr().map_err(|why| StartError::Listen { addr: proxy_addr.to_string(), why })?;
+    let transparent_at = transparent
+        .local_addr()
+        .map_err(|why| StartError::Listen { addr: transparent_addr.to_string(), why })?;
+    tracing::info!(
+        config = %args.config.display(),
+        state_dir = %shared.state.path().display(),
+        ca_fingerprint = %ca.fingerprint(),
+        "gateway started: {summary}"
+    );
+    // Machine-readable lines on stdout (tests and scripts read the bound ports here).
+    println!("proxy listening on {proxy_at}");
+    println!("transparent listening on {transparent_at}");
+    println!("ca certificate {}", shared.state.ca_cert_path().display());
+    println!("audit database {}", shared.state.db_path().display());
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(listen::proxy::run(proxy, shared.clone())));
+    tasks.push(tokio::spawn(listen::transparent::run(transparent, shared.clone())));
+    tasks.push(tokio::spawn(reload::watch(
+        args.config.clone(),
+        shared.clone(),
+        Duration::from_millis(args.reload_poll_ms.max(50)),
+    )));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    shared.shutdown.cancel();
+    shared.tracker.close();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let grace = Duration::from_secs(args.shutdown_grace);
+    if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
+        tracing::warn!(?grace, "in-flight connections did not finish in time; closing them");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

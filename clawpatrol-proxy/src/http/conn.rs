@@ -1,0 +1,757 @@
+//! The interception loop (reference §9.3 item 8): every request on a terminated agent
+//! connection is parsed, decided, injected, forwarded, and audited.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clawpatrol_core::audit::redact::{body_sample, redact_action, redact_headers};
+use clawpatrol_core::audit::AuditRecord;
+use clawpatrol_core::config::model::Credential;
+use clawpatrol_core::dispatch::{http_haystack, DispatchRequest};
+use clawpatrol_core::facts::from_http::{http_action, k8s_action};
+use clawpatrol_core::facts::Family;
+use clawpatrol_core::inject::http::inject_http;
+use clawpatrol_core::inject::SecretMaterial;
+use clawpatrol_core::{Decision, Policy, Verdict};
+use clawpatrol_protocols::http::{
+    request_framing, response_framing, split_target, strip_credential_headers, BodyDecoder,
+    BodyFraming, HttpError, Limits, RequestHead, ResponseHead,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::io::{stream_body, Io, ReadError, StreamError, Wire};
+use super::respond;
+use crate::runtime::{claiming_endpoint, endpoint, now_ns, peer_ip, Shared};
+
+/// Who is on the agent side of an intercepted connection, and where it was going.
+#[derive(Debug, Clone)]
+pub struct ConnCtx {
+    /// The agent's address.
+    pub peer: SocketAddr,
+    /// The profile the agent was identified as.
+    pub profile: Option<String>,
+    /// The host the agent addressed (SNI, else CONNECT host), lower-case.
+    pub host: String,
+    /// The upstream port.
+    pub port: u16,
+}
+
+/// Headers never forwarded upstream (reference §9.3 item 8), except on WebSocket upgrades
+/// where `Connection` and `Upgrade` must pass.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailers",
+    "upgrade",
+    "cf-worker",
+    "cf-ray",
+    "cf-ew-via",
+    "cf-connecting-ip",
+    "cdn-loop",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "via",
+    "x-hitl-thread-ts",
+    "x-hitl-channel",
+];
+
+/// What to do with the agent connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    KeepAlive,
+    Close,
+}
+
+/// An open upstream connection and the client certificate it was made with.
+struct UpConn {
+    wire: Wire<Box<dyn Io>>,
+    client_cert: Option<[u8; 32]>,
+}
+
+/// Serves every request of one intercepted (TLS-terminated) agent connection.
+pub async fn serve<S: Io + 'static>(client: S, ctx: ConnCtx, shared: Arc<Shared>) {
+    let mut client = Wire::new(client, Vec::new());
+    let mut upstream: Option<UpConn> = None;
+    let t = shared.timeouts;
+    loop {
+        let limits = Shared::http_limits(&shared.policy.load());
+        let read = tokio::select! {
+            r = client.read_request_head(&limits, t.idle, t.head) => r,
+            () = shared.shutdown.cancelled(), if client.buffered().is_empty() => break,
+        };
+        let head = match read {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => {
+                refuse_unreadable(&mut client, &e, &ctx).await;
+                break;
+            }
+        };
+        let flow = handle(&mut client, &mut upstream, head, &ctx, &shared).await;
+        if flow == Flow::Close || shared.shutdown.is_cancelled() {
+            break;
+        }
+    }
+    linger(client).await;
+}
+
+/// Most bytes read and discarded after the gateway closed its side.
+const LINGER_BYTES: usize = 16 << 20;
+
+/// Closes the write side, then reads and discards what the agent still sends for a short
+/// while (a body the gateway refused), so the kernel does not reset the connection before
+/// the agent has read the response.
+async fn linger<S: Io>(mut client: Wire<S>) {
+    let _ = client.io.shutdown().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut drained = 0usize;
+    let mut sink = vec![0u8; super::io::READ_CHUNK];
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, tokio::io::AsyncReadExt::read(&mut client.io, &mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+}
+
+/// Answers a request that could not be read (reference §4.5: only a category is logged).
+async fn refuse_unreadable<S: Io>(client: &mut Wire<S>, e: &ReadError, ctx: &ConnCtx) {
+    let (category, reply) = match e {
+        ReadError::Http(HttpError::HeadTooLarge { .. } | HttpError::TooManyHeaders { .. }) => {
+            ("request_too_large", Some(respond::head_too_large(&e.to_string())))
+        }
+        ReadError::Http(h) => ("invalid_request", Some(respond::bad_request(&h.to_string()))),
+        ReadError::Timeout(_) if !client.buffered().is_empty() => (
+            "timeout",
+            Some(respond::plain(408, "Request Timeout", "request head timed out\n", &[])),
+        ),
+        ReadError::Timeout(_) => ("timeout", None),
+        ReadError::Incomplete => ("incomplete_request", None),
+        ReadError::Io(_) => ("network_error", None),
+    };
+    tracing::info!(host = %ctx.host, peer = %ctx.peer, category, "unreadable request");
+    if let Some(bytes) = reply {
+        let _ = client.write_all(&bytes).await;
+    }
+}
+
+/// Everything known about one request while it is handled, for the audit row.
+struct Exchange {
+    rec: AuditRecord,
+    started: Instant,
+    secrets: Vec<String>,
+}
+
+impl Exchange {
+    fn new(head: &RequestHead, ctx: &ConnCtx) -> Exchange {
+        let (path, _) = split_target(&head.target);
+        Exchange {
+            rec: AuditRecord {
+                action_id: uuid::Uuid::now_v7().to_string(),
+                ts_ns: now_ns(),
+                mode: "mitm".to_string(),
+                family: "http".to_string(),
+                agent_ip: peer_ip(&ctx.peer),
+                profile: ctx.profile.clone(),
+                host: ctx.host.clone(),
+                method: head.method.clone(),
+                path: path.to_string(),
+                extra: serde_json::json!({}),
+                ..AuditRecord::default()
+            },
+            started: Instant::now(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Sends the row to the audit queue and logs one line.
+    fn finish(mut self, shared: &Shared, action: &str, reason: &str) {
+        let rec = &mut self.rec;
+        rec.action = action.to_string();
+        rec.reason = clawpatrol_core::audit::redact::redact_text(reason, &self.secrets);
+        rec.ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            action = %rec.action,
+            method = %rec.method,
+            host = %rec.host,
+            path = %rec.path,
+            status = %rec.status,
+            endpoint = rec.endpoint.as_deref().unwrap_or(""),
+            rule = rec.rule.as_deref().unwrap_or(""),
+            credential = rec.credential.as_deref().unwrap_or(""),
+            reason = %rec.reason,
+            ms = rec.ms,
+            "request"
+        );
+        shared.audit.record(self.rec);
+    }
+}
+
+/// Writes the deny response, audits it, and closes (reference §2.11).
+async fn deny<S: Io>(client: &mut Wire<S>, shared: &Shared, x: Exchange, reason: &str) -> Flow {
+    let bytes = respond::deny(reason);
+    let mut x = x;
+    x.rec.status = "403".to_string();
+    x.rec.bytes_out = bytes.len() as u64;
+    let _ = client.write_all(&bytes).await;
+    x.finish(shared, "deny", reason);
+    Flow::Close
+}
+
+/// Writes a gateway-generated error response, audits it as `error`, and closes.
+async fn fail<S: Io>(client: &mut Wire<S>, shared: &Shared, mut x: Exchange, bytes: Vec<u8>, status: &str, reason: &str) -> Flow {
+    x.rec.status = status.to_string();
+    x.rec.bytes_out = bytes.len() as u64;
+    let _ = client.write_all(&bytes).await;
+    x.finish(shared, "error", reason);
+    Flow::Close
+}
+
+/// The request body read so far for inspection, raw (framing included).
+struct BodyPrefix {
+    decoder: BodyDecoder,
+    raw: Vec<u8>,
+    hash: Sha256,
+    /// The raw bytes outgrew their bound before the inspection view filled.
+    overflowed: bool,
+}
+
+/// Reads the body up to the inspection cap (and a bound on raw bytes).
+async fn read_prefix<S: Io>(
+    client: &mut Wire<S>,
+    framing: BodyFraming,
+    limits: &Limits,
+    inspect: bool,
+    shared: &Shared,
+) -> Result<BodyPrefix, ReadError> {
+    let mut p = BodyPrefix {
+        decoder: BodyDecoder::new(framing, limits),
+        raw: Vec::new(),
+        hash: Sha256::new(),
+        overflowed: false,
+    };
+    if !inspect {
+        return Ok(p);
+    }
+    let raw_cap = limits.body_buffer.saturating_mul(2).saturating_add(64 * 1024);
+    while !p.decoder.is_done() && !p.decoder.inspected().truncated() {
+        if p.raw.len() >= raw_cap {
+            p.overflowed = true;
+            break;
+        }
+        if client.buffered().is_empty() && client.read_more(shared.timeouts.idle).await? == 0 {
+            p.decoder.finish()?;
+            break;
+        }
+        let progress = p.decoder.feed(client.buffered())?;
+        let chunk = &client.buffered()[..progress.consumed];
+        p.hash.update(chunk);
+        p.raw.extend_from_slice(chunk);
+        client.consume(progress.consumed);
+    }
+    Ok(p)
+}
+
+/// Removes hop-by-hop and proxy headers, and `Expect` when the gateway answered it.
+pub(crate) fn clean_head(head: &mut RequestHead, websocket: bool, drop_expect: bool) {
+    head.headers.retain(|(name, _)| {
+        let lower = name.to_ascii_lowercase();
+        if drop_expect && lower == "expect" {
+            return false;
+        }
+        if websocket && (lower == "connection" || lower == "upgrade") {
+            return true;
+        }
+        !HOP_BY_HOP.contains(&lower.as_str())
+    });
+}
+
+/// Serialises a request head for the upstream in origin form.
+pub(crate) fn head_bytes(head: &RequestHead) -> Vec<u8> {
+    let (path, query) = split_target(&head.target);
+    let mut target = if path.is_empty() { "/".to_string() } else { path.to_string() };
+    if head.target.starts_with('/') || head.target == "*" {
+        target = head.target.clone();
+    } else if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
+    }
+    let mut out = Vec::with_capacity(head.head_len.max(256));
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.version.as_str().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &head.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Whether a message asks to close the connection after it.
+fn wants_close(headers: &[(String, Vec<u8>)], http10: bool) -> bool {
+    let tokens = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
+        .map(|t| t.trim_ascii().to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    if http10 {
+        !tokens.iter().any(|t| t == b"keep-alive")
+    } else {
+        tokens.iter().any(|t| t == b"close")
+    }
+}
+
+/// The secret-lookup variable of a credential (reference §4.1).
+pub fn secret_var(credential: &str) -> String {
+    format!(
+        "CLAWPATROL_SECRET_{}",
+        credential.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Handles one request; the head has been read.
+async fn handle<S: Io>(
+    client: &mut Wire<S>,
+    upstream: &mut Option<UpConn>,
+    mut head: RequestHead,
+    ctx: &ConnCtx,
+    shared: &Shared,
+) -> Flow {
+    let policy = shared.policy.load_full();
+    let limits = Shared::http_limits(&policy);
+    let mut x = Exchange::new(&head, ctx);
+    let framing = match request_framing(&head) {
+        Ok(f) => f,
+        Err(e) => {
+            let why = e.to_string();
+            return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
+        }
+    };
+    let endpoint_name = match claiming_endpoint(&policy, &ctx.host, ctx.port, ctx.profile.as_deref()) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            let why = format!("host `{}` is not claimed by an endpoint of this profile", ctx.host);
+            return deny(client, shared, x, &why).await;
+        }
+        Err(e) => return deny(client, shared, x, &e).await,
+    };
+    x.rec.endpoint = Some(endpoint_name.clone());
+    let Some(ep) = endpoint(&policy, &endpoint_name) else {
+        return deny(client, shared, x, "endpoint vanished").await;
+    };
+    let family = ep.family;
+    if !matches!(family, Family::Http | Family::K8s) {
+        let why = format!("endpoint `{endpoint_name}` does not take http requests");
+        return deny(client, shared, x, &why).await;
+    }
+    x.rec.family = if family == Family::K8s { "k8s" } else { "http" }.to_string();
+
+    let websocket = head.is_websocket_upgrade();
+    let answered_continue = head.expects_continue() && framing != BodyFraming::None;
+    if answered_continue && client.write_all(respond::CONTINUE).await.is_err() {
+        return Flow::Close;
+    }
+    let mut body = match read_prefix(client, framing, &limits, head.body_is_inspected(), shared).await {
+        Ok(b) => b,
+        Err(e) => {
+            let why = e.to_string();
+            return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
+        }
+    };
+
+    let mut action = if family == Family::K8s {
+        k8s_action(&head, body.decoder.inspected())
+    } else {
+        http_action(&head, body.decoder.inspected())
+    };
+    action.truncated |= body.overflowed;
+    action.host = ctx.host.clone();
+    action.endpoint = Some(endpoint_name.clone());
+    action.peer_ip = peer_ip(&ctx.peer);
+    let haystack = http_haystack(&head);
+    let hay: Vec<&str> = haystack.iter().map(String::as_str).collect();
+    let credential = policy
+        .resolve_credential(
+            ctx.profile.as_deref(),
+            &endpoint_name,
+            &DispatchRequest { haystack: &hay, user: None, database: None },
+        )
+        .map(str::to_string);
+    action.credential = credential.clone().unwrap_or_default();
+    x.rec.credential = credential.clone();
+
+    let decision = policy.decide(&action);
+    record_decision(&mut x, &decision, &action, Shared::body_storage(&policy));
+    if let Some(detail) = &decision.log_detail {
+        tracing::warn!(rule = decision.rule.as_deref().unwrap_or(""), detail = %detail, "rule could not be evaluated");
+    }
+    match &decision.verdict {
+        Verdict::Deny => return deny(client, shared, x, decision.agent_reason()).await,
+        Verdict::Approve(_) => {
+            return deny(client, shared, x, "approval required but no approver runtime is configured").await
+        }
+        Verdict::Allow | Verdict::Passthrough => {}
+    }
+
+    // Injection: the chosen credential must have its secret, else fail closed.
+    let cred_model = credential
+        .as_deref()
+        .and_then(|c| policy.config().credentials.iter().find(|m| m.name == c));
+    let secret = match cred_model {
+        Some(c) if c.kind != "passthrough" => match shared.secrets.get(&c.name) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                let why = format!(
+                    "credential `{}` has no secret configured (set {})",
+                    c.name,
+                    secret_var(&c.name)
+                );
+                return deny(client, shared, x, &why).await;
+            }
+            Err(e) => {
+                tracing::warn!(credential = %c.name, error = %e, "secret lookup failed");
+                let why = format!("credential `{}`: secret lookup failed", c.name);
+                return deny(client, shared, x, &why).await;
+            }
+        },
+        _ => SecretMaterial::default(),
+    };
+    x.secrets = secret.redaction_strings();
+    clean_head(&mut head, websocket, answered_continue);
+    let complete = body.decoder.is_done();
+    let mut client_cert = None;
+    if let Some(c) = cred_model {
+        match inject(c, &secret, &mut head, complete.then(|| body.decoder.inspected().bytes())) {
+            Ok(inj) => {
+                x.secrets.extend(inj.secrets_used);
+                x.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+                x.secrets.dedup();
+                if let Some(t) = inj.new_target {
+                    head.target = t;
+                }
+                if let Some(new_body) = inj.new_body {
+                    head.headers.retain(|(n, _)| {
+                        !n.eq_ignore_ascii_case("content-length")
+                            && !n.eq_ignore_ascii_case("transfer-encoding")
+                    });
+                    head.headers.push(("Content-Length".to_string(), new_body.len().to_string().into_bytes()));
+                    body.raw = new_body;
+                }
+                client_cert = inj.client_cert;
+            }
+            Err(e) => {
+                let why = e.to_string();
+                tracing::warn!(credential = %c.name, error = %why, "credential injection failed");
+                return deny(client, shared, x, &why).await;
+            }
+        }
+    }
+    x.rec.req_headers = redact_headers(&head.headers, &x.secrets);
+    let storage = Shared::body_storage(&policy);
+    let ca = ep.attrs.get("ca_cert").and_then(|v| match v {
+        clawpatrol_core::config::model::AttrValue::Str(s) => Some(s.clone()),
+        _ => None,
+    });
+    forward(client, upstream, head, body, client_cert, ca, ctx, shared, x, storage, websocket, &limits).await
+}
+
+/// Runs credential injection for one request.
+fn inject(
+    c: &Credential,
+    secret: &SecretMaterial,
+    head: &mut RequestHead,
+    body: Option<&[u8]>,
+) -> Result<clawpatrol_core::inject::http::Injected, clawpatrol_core::inject::http::InjectError> {
+    inject_http(c, secret, head, body)
+}
+
+/// Fills the decision columns of the audit row and stores the decided action.
+fn record_decision(x: &mut Exchange, d: &Decision, action: &clawpatrol_core::Action, storage: usize) {
+    x.rec.rule = d.rule.as_deref().map(str::to_string);
+    let mut stored = action.clone();
+    redact_action(&mut stored, &x.secrets);
+    let mut json = serde_json::to_value(&stored).unwrap_or_default();
+    let mut cut = false;
+    if let Some(serde_json::Value::String(b)) = json.get_mut("body") {
+        if b.len() > storage {
+            let mut end = storage;
+            while !b.is_char_boundary(end) {
+                end -= 1;
+            }
+            b.truncate(end);
+            cut = true;
+        }
+    }
+    x.rec.extra = serde_json::json!({ "action": json, "body_cut": cut });
+}
+
+/// Forwards an allowed request upstream and streams the response back.
+#[allow(clippy::too_many_arguments)]
+async fn forward<S: Io>(
+    client: &mut Wire<S>,
+    upstream: &mut Option<UpConn>,
+    head: RequestHead,
+    mut body: BodyPrefix,
+    client_cert: Option<(Vec<u8>, Vec<u8>)>,
+    ca: Option<String>,
+    ctx: &ConnCtx,
+    shared: &Shared,
+    mut x: Exchange,
+    storage: usize,
+    websocket: bool,
+    limits: &Limits,
+) -> Flow {
+    let t = shared.timeouts;
+    let cert_key = client_cert.as_ref().map(|(c, k)| {
+        let mut h = Sha256::new();
+        h.update(c);
+        h.update(k);
+        <[u8; 32]>::from(h.finalize())
+    });
+    if upstream.as_ref().is_some_and(|u| u.client_cert != cert_key) {
+        *upstream = None;
+    }
+    let out_head = head_bytes(&head);
+    let retryable = body.decoder.is_done();
+    let mut attempt = 0;
+    let resp = loop {
+        attempt += 1;
+        let reused = upstream.is_some();
+        if upstream.is_none() {
+            let cc = client_cert.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+            let config = match shared.upstream_tls.client_config(ca.as_deref(), cc) {
+                Ok(c) => c,
+                Err(e) => {
+                    let why = e.to_string();
+                    return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+                }
+            };
+            match shared.dialer.dial_tls(&ctx.host, ctx.port, config, t.handshake).await {
+                Ok(s) => {
+                    *upstream = Some(UpConn {
+                        wire: Wire::new(Box::new(s), Vec::new()),
+                        client_cert: cert_key,
+                    })
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+                }
+            }
+        }
+        let Some(up) = upstream.as_mut() else {
+            return Flow::Close;
+        };
+        let sent = async {
+            up.wire.write_all(&out_head).await?;
+            up.wire.write_all(&body.raw).await?;
+            up.wire.io.flush().await
+        }
+        .await;
+        let result = match sent {
+            Ok(()) => {
+                if !body.decoder.is_done() {
+                    match stream_body(client, &mut up.wire.io, &mut body.decoder, &mut body.hash, t.idle).await {
+                        Ok(s) => x.rec.bytes_in += s.bytes,
+                        Err(StreamError::Read(e)) => {
+                            let why = format!("request body: {e}");
+                            *upstream = None;
+                            x.rec.status = String::new();
+                            x.finish(shared, "error", &why);
+                            return Flow::Close;
+                        }
+                        Err(StreamError::Write(e)) => {
+                            *upstream = None;
+                            let why = format!("upstream write failed: {e}");
+                            return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+                        }
+                    }
+                }
+                read_final_head(up, client, limits, t.response).await
+            }
+            Err(e) => Err(ReadError::Io(e)),
+        };
+        match result {
+            Ok(r) => break r,
+            Err(e) => {
+                *upstream = None;
+                let stale = matches!(e, ReadError::Io(_) | ReadError::Incomplete);
+                if reused && retryable && stale && attempt == 1 {
+                    continue;
+                }
+                let why = format!("upstream response: {e}");
+                return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+            }
+        }
+    };
+    x.rec.bytes_in += body.raw.len() as u64;
+    let req_sha = body.hash.clone().finalize();
+    if x.rec.bytes_in > 0 {
+        x.rec.req_sha = hex::encode(req_sha);
+    }
+    x.rec.req_body = body_sample(body.decoder.inspected().bytes(), x.rec.bytes_in, storage, &x.secrets);
+    x.rec.status = resp.status.to_string();
+    x.rec.resp_headers = redact_headers(&resp.headers, &x.secrets);
+    let Some(up) = upstream.as_mut() else {
+        return Flow::Close;
+    };
+
+    if websocket && resp.status == 101 {
+        let mut resp = resp;
+        strip_credential_headers(&mut resp);
+        let head_out = resp.to_bytes();
+        let pending_up = up.wire.take_buffered();
+        let pending_client = client.take_buffered();
+        let ok = client.write_all(&head_out).await.is_ok()
+            && client.write_all(&pending_up).await.is_ok()
+            && up.wire.write_all(&pending_client).await.is_ok();
+        x.finish(shared, "allow", "");
+        if ok {
+            if let Some(mut u) = upstream.take() {
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client.io, &mut u.wire.io).await {
+                    tracing::debug!(error = %e, "websocket bridge ended");
+                }
+            }
+        }
+        return Flow::Close;
+    }
+
+    let framing = match response_framing(&head.method, &resp) {
+        Ok(f) => f,
+        Err(e) => {
+            *upstream = None;
+            let why = format!("upstream response: {e}");
+            return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+        }
+    };
+    let upstream_close = wants_close(&resp.headers, resp.version.as_str() == "HTTP/1.0")
+        || framing == BodyFraming::UntilClose;
+    let client_close = wants_close(&head.headers, head.version.as_str() == "HTTP/1.0");
+    let mut resp = resp;
+    strip_credential_headers(&mut resp);
+    if client_close || upstream_close {
+        set_connection_close(&mut resp);
+    }
+    let head_out = resp.to_bytes();
+    if client.write_all(&head_out).await.is_err() {
+        *upstream = None;
+        x.finish(shared, "allow", "agent went away");
+        return Flow::Close;
+    }
+    let body_limits = Limits { body_buffer: storage, ..*limits };
+    let mut decoder = BodyDecoder::new(framing, &body_limits);
+    let mut hash = Sha256::new();
+    let streamed = stream_body(&mut up.wire, &mut client.io, &mut decoder, &mut hash, t.response).await;
+    x.rec.bytes_out = head_out.len() as u64;
+    let flow = match streamed {
+        Ok(s) => {
+            x.rec.bytes_out += s.bytes;
+            if s.bytes > 0 {
+                x.rec.resp_sha = hex::encode(hash.finalize());
+            }
+            x.rec.resp_body = body_sample(decoder.inspected().bytes(), s.bytes, storage, &[]);
+            if client_close || upstream_close {
+                Flow::Close
+            } else {
+                Flow::KeepAlive
+            }
+        }
+        Err(e) => {
+            tracing::info!(host = %ctx.host, error = %e, "response stream interrupted");
+            Flow::Close
+        }
+    };
+    if upstream_close || flow == Flow::Close {
+        *upstream = None;
+    }
+    x.finish(shared, "allow", "");
+    flow
+}
+
+/// Replaces any `Connection` header of a response with `Connection: close`.
+fn set_connection_close(resp: &mut ResponseHead) {
+    resp.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("connection") && !n.eq_ignore_ascii_case("keep-alive"));
+    resp.headers.push(("Connection".to_string(), b"close".to_vec()));
+}
+
+/// Reads response heads, relaying interim 1xx responses (other than 101) to the agent.
+async fn read_final_head<S: Io>(
+    up: &mut UpConn,
+    client: &mut Wire<S>,
+    limits: &Limits,
+    within: std::time::Duration,
+) -> Result<ResponseHead, ReadError> {
+    loop {
+        let r = up.wire.read_response_head(limits, within).await?;
+        if (100..200).contains(&r.status) && r.status != 101 {
+            if r.status != 100 {
+                client.write_all(&r.to_bytes()).await?;
+            }
+            continue;
+        }
+        return Ok(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clawpatrol_protocols::http::parse_request_head;
+
+    fn head(raw: &str) -> RequestHead {
+        parse_request_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn hop_by_hop_and_proxy_headers_are_removed() {
+        let mut h = head("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nProxy-Authorization: Basic eA==\r\nVia: x\r\nExpect: 100-continue\r\nX-Keep: 1\r\n\r\n");
+        clean_head(&mut h, false, true);
+        let names: Vec<_> = h.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Host", "X-Keep"]);
+    }
+
+    #[test]
+    fn websocket_keeps_upgrade_headers() {
+        let mut h = head("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        clean_head(&mut h, true, false);
+        assert_eq!(h.headers.len(), 3);
+    }
+
+    #[test]
+    fn absolute_targets_become_origin_form() {
+        let h = head("GET http://a.test/x/y?q=1 HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        assert!(head_bytes(&h).starts_with(b"GET /x/y?q=1 HTTP/1.1\r\n"));
+        let h = head("GET http://a.test HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        assert!(head_bytes(&h).starts_with(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn connection_close_rules() {
+        let close = vec![("Connection".to_string(), b"close".to_vec())];
+        assert!(wants_close(&close, false));
+        assert!(wants_close(&[], true));
+        assert!(!wants_close(&[], false));
+        let ka = vec![("connection".to_string(), b"Keep-Alive".to_vec())];
+        assert!(!wants_close(&ka, true));
+    }
+
+    #[test]
+    fn secret_variable_names() {
+        assert_eq!(secret_var("github-pat"), "CLAWPATROL_SECRET_GITHUB_PAT");
+    }
+}

@@ -1,0 +1,9 @@
+//! The `clawpatrol` binary's library: the gateway (listeners, TLS interception, credential
+//! injection, audit store, hot reload) and the command line.
+
+pub mod cli;
+pub mod http;
+pub mod listen;
+pub mod logging;
+pub mod reload;
+pub mod runtime;
