@@ -7,3 +7,4 @@ pub mod listen;
 pub mod logging;
 pub mod reload;
 pub mod runtime;
+pub mod secrets;

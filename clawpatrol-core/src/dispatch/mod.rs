@@ -2,9 +2,11 @@
 
 pub mod credential;
 pub mod host;
+pub mod http;
 
 pub use credential::{choose, choose_ssh, DispatchEntry, DispatchRequest};
 pub use host::ResolveError;
+pub use http::http_haystack;
 
 use crate::engine::Policy;
 
