@@ -3,6 +3,9 @@
 use clap::Parser;
 
 mod cli;
+mod defaults;
+mod state;
+mod tls;
 
 fn main() -> std::process::ExitCode {
     cli::run(cli::Cli::parse())
