@@ -2,9 +2,12 @@
 //! injection, audit store, hot reload) and the command line.
 
 pub mod cli;
+pub mod defaults;
 pub mod http;
 pub mod listen;
 pub mod logging;
 pub mod reload;
 pub mod runtime;
 pub mod secrets;
+pub mod state;
+pub mod tls;

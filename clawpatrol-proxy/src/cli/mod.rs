@@ -1,6 +1,8 @@
 //! Subcommands of the `clawpatrol` binary.
 
+mod ca;
 mod diff;
+mod env;
 mod eval;
 mod gateway;
 mod lint;
@@ -34,6 +36,10 @@ enum Command {
     Gateway(gateway::Args),
     /// Replay fixtures against two versions of a policy and list changed decisions.
     Diff(diff::Args),
+    /// Print the gateway CA (path, fingerprint, PEM), creating it if missing.
+    Ca(ca::Args),
+    /// Print the `export` lines an agent needs: proxy with token, CA bundle, placeholders.
+    Env(env::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -45,5 +51,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(a) => lint::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Gateway(a) => gateway::run(a),
+        Command::Ca(a) => ca::run(a),
+        Command::Env(a) => env::run(a),
     }
+}
+
+/// Sends `tracing` events to standard error (level from `RUST_LOG`, default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Another subscriber may already be installed; keep it.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
