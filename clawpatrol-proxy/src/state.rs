@@ -148,6 +148,11 @@ impl StateDir {
         Ok(state)
     }
 
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The audit database, `clawpatrol.db`.
     pub fn db_path(&self) -> PathBuf {
         self.path.join(DB_FILE)

@@ -11,9 +11,9 @@ use clawpatrol_core::config::model::Credential;
 use clawpatrol_core::dispatch::{http_haystack, DispatchRequest};
 use clawpatrol_core::facts::from_http::{http_action, k8s_action};
 use clawpatrol_core::facts::Family;
-use clawpatrol_core::inject::http::inject_http;
+use clawpatrol_core::inject::{inject_http, InjectError, Injected};
 use clawpatrol_core::inject::SecretMaterial;
-use clawpatrol_core::{Decision, Policy, Verdict};
+use clawpatrol_core::{Decision, Verdict};
 use clawpatrol_protocols::http::{
     request_framing, response_framing, split_target, strip_credential_headers, BodyDecoder,
     BodyFraming, HttpError, Limits, RequestHead, ResponseHead,
@@ -318,10 +318,7 @@ fn wants_close(headers: &[(String, Vec<u8>)], http10: bool) -> bool {
 
 /// The secret-lookup variable of a credential (reference §4.1).
 pub fn secret_var(credential: &str) -> String {
-    format!(
-        "CLAWPATROL_SECRET_{}",
-        credential.to_ascii_uppercase().replace('-', "_")
-    )
+    crate::secrets::SecretStore::variable_name(credential)
 }
 
 /// Handles one request; the head has been read.
@@ -476,7 +473,7 @@ fn inject(
     secret: &SecretMaterial,
     head: &mut RequestHead,
     body: Option<&[u8]>,
-) -> Result<clawpatrol_core::inject::http::Injected, clawpatrol_core::inject::http::InjectError> {
+) -> Result<Injected, InjectError> {
     inject_http(c, secret, head, body)
 }
 
