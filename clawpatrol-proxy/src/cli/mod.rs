@@ -1,5 +1,6 @@
 //! Subcommands of the `clawpatrol` binary.
 
+mod audit;
 mod diff;
 mod eval;
 mod lint;
@@ -31,6 +32,8 @@ enum Command {
     Lint(lint::Args),
     /// Replay fixtures against two versions of a policy and list changed decisions.
     Diff(diff::Args),
+    /// Read the gateway's audit log: tail, show a row, export fixtures, verify the hash chain.
+    Audit(audit::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -41,5 +44,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Test(a) => clawpatrol_test::cli::run_test(&a),
         Command::Lint(a) => lint::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
