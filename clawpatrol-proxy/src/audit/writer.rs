@@ -155,8 +155,8 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
             }
             Ok(Msg::Shutdown) | Err(_) => true,
         };
-        // Take whatever else is queued, up to a batch (everything when stopping).
-        while stop || batch.len() < MAX_BATCH {
+        // Take whatever else is queued, in transactions of at most `MAX_BATCH` records.
+        loop {
             match rx.try_recv() {
                 Ok(Msg::Record(r)) => {
                     batch.push(*r);
@@ -176,19 +176,21 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
     }
 }
 
-/// Writes and clears the batch; a failing batch is retried once, then counted as failed.
+/// Writes and clears the batch. When the batch's transaction fails, its records are retried
+/// one per transaction after a pause, so one bad record (or a passing lock) loses no others;
+/// records that still fail are logged and counted.
 fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counters) {
     if batch.is_empty() {
         return;
     }
-    if let Err(first) = store.append(batch) {
-        tracing::warn!(error = %first, records = batch.len(), "audit write failed; retrying");
+    if let Err(e) = store.append(batch) {
+        tracing::warn!(error = %e, records = batch.len(), "audit write failed; retrying row by row");
         std::thread::sleep(RETRY_AFTER);
-        if let Err(e) = store.append(batch) {
-            counters
-                .failed
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            tracing::error!(error = %e, records = batch.len(), "audit records lost");
+        for rec in batch.iter_mut() {
+            if let Err(e) = store.append(std::slice::from_mut(rec)) {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, action_id = %rec.action_id, "audit record lost");
+            }
         }
     }
     batch.clear();
@@ -247,6 +249,24 @@ mod tests {
         );
         let store = AuditStore::open_existing(&path).unwrap();
         assert_eq!(store.verify().unwrap(), 2000);
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_bad_record_loses_only_itself() {
+        let path = temp_db("bad");
+        let (handle, writer) = spawn(AuditStore::open(&path).unwrap(), 100).unwrap();
+        let mut bad = rec(2);
+        bad.bytes_in = u64::MAX;
+        // Queued together so that they share a batch when the writer picks them up.
+        for r in [rec(1), bad, rec(3)] {
+            handle.record(r);
+        }
+        writer.shutdown();
+        assert_eq!(handle.failed(), 1);
+        let store = AuditStore::open_existing(&path).unwrap();
+        assert_eq!(store.verify().unwrap(), 2);
+        assert!(store.get("a-3").unwrap().is_some());
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
