@@ -12,7 +12,7 @@ use crate::replay::decide;
 /// One action whose decision differs between the policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// The fixture file.
+    /// The fixture: its file path, or another label (an audit row).
     pub path: String,
     /// `verdict (rule)` under the old policy, or the error replaying it.
     pub old: String,
@@ -37,14 +37,29 @@ fn describe(r: &Result<crate::replay::Produced, String>) -> String {
     }
 }
 
-/// Replays every fixture's action against both policies (expectations are ignored).
+/// Replays every fixture file's action against both policies (expectations are ignored).
 pub fn diff(old: &Policy, new: &Policy, files: &[PathBuf]) -> DiffReport {
+    diff_fixtures(
+        old,
+        new,
+        files.iter().map(|path| {
+            let fixture = std::fs::read_to_string(path)
+                .map_err(|e| format!("read fixture: {e}"))
+                .and_then(|t| Fixture::parse(&t).map_err(|e| e.0));
+            (path.display().to_string(), fixture)
+        }),
+    )
+}
+
+/// Replays labelled fixtures (or the errors loading them) against both policies; the label
+/// names the fixture in the report (a file path, an audit row, …).
+pub fn diff_fixtures(
+    old: &Policy,
+    new: &Policy,
+    fixtures: impl IntoIterator<Item = (String, Result<Fixture, String>)>,
+) -> DiffReport {
     let mut report = DiffReport::default();
-    for path in files {
-        let display = path.display().to_string();
-        let fixture = std::fs::read_to_string(path)
-            .map_err(|e| format!("read fixture: {e}"))
-            .and_then(|t| Fixture::parse(&t).map_err(|e| e.0));
+    for (display, fixture) in fixtures {
         let mut fixture = match fixture {
             Ok(f) => f,
             Err(e) => {

@@ -2,6 +2,14 @@
 //! redaction, the tamper-evident hash chain, and export back to fixtures. No I/O here; the
 //! store lives in the proxy.
 
+pub mod chain;
+pub mod export;
+pub mod extra;
 pub mod record;
+pub mod redact;
 
+pub use chain::{content_hash, seal, verify_chain, ChainError, ChainVerifier};
+pub use export::{to_fixture, ExportError, ExportedFixture};
+pub use extra::record_extra;
 pub use record::AuditRecord;
+pub use redact::{body_sample, redact_action, redact_headers, redact_text};

@@ -53,7 +53,8 @@ pub struct AuditRecord {
     pub req_headers: BTreeMap<String, String>,
     /// Response headers as received from upstream, redacted.
     pub resp_headers: BTreeMap<String, String>,
-    /// Facet report map plus `action`: the decided action in fixture form (redacted).
+    /// JSON object; `action` holds the decided action in fixture form, redacted, and
+    /// `body_cut` flags a cut input (see [`super::extra`], built by [`super::record_extra`]).
     pub extra: serde_json::Value,
     /// Endpoint typed name (`https.github`), when one claimed the traffic.
     pub endpoint: Option<String>,

@@ -1,6 +1,7 @@
 //! Subcommands of the `clawpatrol` binary.
 
 mod ca;
+mod audit;
 mod diff;
 mod env;
 mod eval;
@@ -40,6 +41,8 @@ enum Command {
     Ca(ca::Args),
     /// Print the `export` lines an agent needs: proxy with token, CA bundle, placeholders.
     Env(env::Args),
+    /// Read the gateway's audit log: tail, show a row, export fixtures, verify the hash chain.
+    Audit(audit::Args),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Gateway(a) => gateway::run(a),
         Command::Ca(a) => ca::run(a),
         Command::Env(a) => env::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
 
