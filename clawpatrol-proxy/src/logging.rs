@@ -17,7 +17,9 @@ pub enum LogFormat {
 /// Installs the global subscriber. The level comes from `RUST_LOG` (default `info`).
 pub fn init(format: LogFormat, path: Option<&str>) -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = match (format, path) {
         (LogFormat::Text, None) => builder.with_writer(std::io::stderr).try_init(),
         (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).try_init(),

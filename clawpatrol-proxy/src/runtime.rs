@@ -85,7 +85,11 @@ impl Shared {
 
     /// `gateway.limits.body_storage` of the policy in force.
     pub fn body_storage(policy: &Policy) -> usize {
-        let n = policy.config().gateway.as_ref().map_or(4096, |g| g.body_storage);
+        let n = policy
+            .config()
+            .gateway
+            .as_ref()
+            .map_or(4096, |g| g.body_storage);
         usize::try_from(n).unwrap_or(usize::MAX)
     }
 

@@ -1,7 +1,6 @@
 //! `clawpatrol audit {tail,show,export,verify}` and `clawpatrol diff` over an audit database,
 //! run as a user would against a database written through `AuditStore`.
 
-// The binary crate has no library target: the (self-contained) audit module is compiled in.
 use clawpatrol_proxy::audit;
 
 use std::io::{BufRead, BufReader};

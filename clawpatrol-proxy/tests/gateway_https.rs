@@ -107,7 +107,13 @@ fn proxy_url(g: &Gateway) -> String {
 fn via_proxy(s: &Setup, extra: &[&str]) -> std::process::Output {
     let proxy = proxy_url(&s.gateway);
     let ca = s.gateway.ca.to_str().unwrap().to_string();
-    let mut args = vec!["-x", proxy.as_str(), "--cacert", ca.as_str()];
+    let mut args = vec![
+        "--suppress-connect-headers",
+        "-x",
+        proxy.as_str(),
+        "--cacert",
+        ca.as_str(),
+    ];
     args.extend_from_slice(extra);
     curl(&args)
 }
@@ -122,17 +128,42 @@ fn proxy_mode_end_to_end() {
     let mut outputs = String::new();
 
     // Allowed: the placeholder is replaced by the real secret on the upstream side only.
-    let o = via_proxy(&s, &["-i", "-H", "Authorization: Bearer placeholder-token", "https://api.test/hello"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-i",
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "https://api.test/hello",
+        ],
+    );
     let out = text(&o);
     outputs += &out;
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.starts_with("HTTP/1.1 200"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.ends_with("hello from upstream /hello"), "{out}");
     let seen = s.upstream.last();
-    assert_eq!(seen.header("authorization"), Some(format!("Bearer {SECRET}").as_str()));
+    assert_eq!(
+        seen.header("authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
 
     // Denied: the exact 403 of reference §2.11, and the upstream never sees it.
     let before = s.upstream.seen().len();
-    let o = via_proxy(&s, &["-i", "-X", "DELETE", "-H", "Authorization: Bearer placeholder-token", "https://api.test/repos/x"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-i",
+            "-X",
+            "DELETE",
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "https://api.test/repos/x",
+        ],
+    );
     let out = text(&o);
     outputs += &out;
     assert_eq!(
@@ -142,7 +173,14 @@ fn proxy_mode_end_to_end() {
     assert_eq!(s.upstream.seen().len(), before);
 
     // A credential without a secret fails closed with a reason naming it.
-    let o = via_proxy(&s, &["-H", "Authorization: Bearer placeholder-unset", "https://api.test/x"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-H",
+            "Authorization: Bearer placeholder-unset",
+            "https://api.test/x",
+        ],
+    );
     let out = text(&o);
     outputs += &out;
     assert_eq!(
@@ -152,7 +190,15 @@ fn proxy_mode_end_to_end() {
     assert_eq!(s.upstream.seen().len(), before);
 
     // Credential-bearing response headers are stripped; others pass.
-    let o = via_proxy(&s, &["-i", "-H", "Authorization: Bearer placeholder-token", "https://api.test/cookie"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-i",
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "https://api.test/cookie",
+        ],
+    );
     let out = text(&o).to_ascii_lowercase();
     assert!(out.contains("x-upstream: yes"), "{out}");
     for h in ["set-cookie", "www-authenticate", "alt-svc"] {
@@ -160,9 +206,27 @@ fn proxy_mode_end_to_end() {
     }
 
     // A body rule: small bodies are inspected.
-    let o = via_proxy(&s, &["-H", "Authorization: Bearer placeholder-token", "--data", "has forbidden-word", "https://api.test/guarded"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "--data",
+            "has forbidden-word",
+            "https://api.test/guarded",
+        ],
+    );
     assert_eq!(text(&o), "the body carries a forbidden word");
-    let o = via_proxy(&s, &["-H", "Authorization: Bearer placeholder-token", "--data", "harmless", "https://api.test/guarded"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "--data",
+            "harmless",
+            "https://api.test/guarded",
+        ],
+    );
     assert_eq!(text(&o), "hello from upstream /guarded");
 
     // A 3 MiB body (over the 1 MiB inspection cap), chunked, with Expect: 100-continue,
@@ -171,17 +235,33 @@ fn proxy_mode_end_to_end() {
     let big_path = s.dir.path().join("big.bin");
     std::fs::write(&big_path, &big).unwrap();
     let data = format!("@{}", big_path.display());
-    let o = via_proxy(&s, &[
-        "-H", "Authorization: Bearer placeholder-token",
-        "-H", "Transfer-Encoding: chunked",
-        "-H", "Expect: 100-continue",
-        "--data-binary", &data,
-        "https://api.test/sha256",
-    ]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+            &data,
+            "https://api.test/sha256",
+        ],
+    );
     use sha2::Digest;
     assert_eq!(text(&o), hex::encode(sha2::Sha256::digest(&big)));
     // The same body to the guarded path: the rule cannot see the whole body → deny.
-    let o = via_proxy(&s, &["-H", "Authorization: Bearer placeholder-token", "--data-binary", &data, "https://api.test/guarded"]);
+    let o = via_proxy(
+        &s,
+        &[
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "--data-binary",
+            &data,
+            "https://api.test/guarded",
+        ],
+    );
     assert!(text(&o).contains("guarded-upload"), "{}", text(&o));
 
     // Slack: the bot token from CLAWPATROL_SECRET_SLACK.
@@ -196,8 +276,19 @@ fn proxy_mode_end_to_end() {
     let test_ca_path = s.dir.path().join("test-ca.pem");
     std::fs::write(&test_ca_path, &s.test_ca.pem).unwrap();
     let proxy = proxy_url(&s.gateway);
-    let o = curl(&["-x", &proxy, "--cacert", test_ca_path.to_str().unwrap(), "https://other.test/spliced"]);
-    assert_eq!(text(&o), "hello from upstream /spliced", "{}", String::from_utf8_lossy(&o.stderr));
+    let o = curl(&[
+        "-x",
+        &proxy,
+        "--cacert",
+        test_ca_path.to_str().unwrap(),
+        "https://other.test/spliced",
+    ]);
+    assert_eq!(
+        text(&o),
+        "hello from upstream /spliced",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Malformed and oversized requests inside the intercepted connection.
     let ca_pem = std::fs::read_to_string(&s.gateway.ca).unwrap();
@@ -207,13 +298,20 @@ fn proxy_mode_end_to_end() {
     assert_eq!(status, 400);
     assert!(c.is_closed());
     let mut c = Client::connect(s.gateway.proxy, "api.test", &ca_pem);
-    let huge = format!("GET / HTTP/1.1\r\nHost: api.test\r\nX-Big: {}\r\n\r\n", "a".repeat(70 * 1024));
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: api.test\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
     c.send_raw(huge.as_bytes());
     let (status, _, _) = c.read_response();
     assert_eq!(status, 431);
 
     // Shut down (flushes the audit queue), then inspect what was persisted.
-    assert!(s.gateway.stop(), "gateway did not exit cleanly:\n{}", s.gateway.log_text());
+    assert!(
+        s.gateway.stop(),
+        "gateway did not exit cleanly:\n{}",
+        s.gateway.log_text()
+    );
     let log = s.gateway.log_text();
     for secret in [SECRET, SLACK_SECRET] {
         assert!(!outputs.contains(secret));
@@ -227,7 +325,12 @@ fn proxy_mode_end_to_end() {
 fn audit_checks(s: &Setup) {
     let state = s.gateway.state.to_str().unwrap();
     let o = run_bin(&["audit", "verify", "--state-dir", state]);
-    assert!(o.status.success(), "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}{}",
+        text(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = run_bin(&["audit", "tail", "-n", "100", "--json", "--state-dir", state]);
     let rows: Vec<serde_json::Value> = text(&o)
         .lines()
@@ -245,14 +348,32 @@ fn audit_checks(s: &Setup) {
         .find(|r| r["path"] == "/hello")
         .expect("allow row");
     assert_eq!(allowed["req_headers"]["Authorization"], "***");
-    assert!(rows.iter().any(|r| r["mode"] == "splice" && r["host"] == "other.test"));
+    assert!(rows
+        .iter()
+        .any(|r| r["mode"] == "splice" && r["host"] == "other.test"));
 
     // Exported fixtures replay green, credential included.
     let fixtures = s.dir.path().join("exported");
-    let o = run_bin(&["audit", "export", "--fixtures", fixtures.to_str().unwrap(), "--state-dir", state]);
+    let o = run_bin(&[
+        "audit",
+        "export",
+        "--fixtures",
+        fixtures.to_str().unwrap(),
+        "--state-dir",
+        state,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run_bin(&["test", s.config.to_str().unwrap(), fixtures.to_str().unwrap()]);
-    assert!(o.status.success(), "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
+    let o = run_bin(&[
+        "test",
+        s.config.to_str().unwrap(),
+        fixtures.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        text(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(files_containing(&fixtures, SECRET.as_bytes()).is_empty());
 
     // Tampering is detected.
@@ -263,8 +384,11 @@ fn audit_checks(s: &Setup) {
 
 fn tamper(db: &Path) {
     let c = rusqlite::Connection::open(db).unwrap();
-    c.execute("UPDATE actions SET reason = 'nothing to see' WHERE id = 2", [])
-        .unwrap();
+    c.execute(
+        "UPDATE actions SET reason = 'nothing to see' WHERE id = 2",
+        [],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -272,11 +396,40 @@ fn transparent_mode() {
     let s = setup("");
     let ca = s.gateway.ca.to_str().unwrap();
     let to = format!("api.test:443:127.0.0.1:{}", s.gateway.transparent.port());
-    let o = curl(&["--connect-to", &to, "--cacert", ca, "-H", "Authorization: Bearer placeholder-token", "https://api.test/t"]);
-    assert_eq!(text(&o), "hello from upstream /t", "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(s.upstream.last().header("authorization"), Some(format!("Bearer {SECRET}").as_str()));
-    let o = curl(&["-i", "--connect-to", &to, "--cacert", ca, "-X", "DELETE", "https://api.test/t"]);
-    assert!(text(&o).starts_with("HTTP/1.1 403 Forbidden"), "{}", text(&o));
+    let o = curl(&[
+        "--connect-to",
+        &to,
+        "--cacert",
+        ca,
+        "-H",
+        "Authorization: Bearer placeholder-token",
+        "https://api.test/t",
+    ]);
+    assert_eq!(
+        text(&o),
+        "hello from upstream /t",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        s.upstream.last().header("authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    let o = curl(&[
+        "-i",
+        "--connect-to",
+        &to,
+        "--cacert",
+        ca,
+        "-X",
+        "DELETE",
+        "https://api.test/t",
+    ]);
+    assert!(
+        text(&o).starts_with("HTTP/1.1 403 Forbidden"),
+        "{}",
+        text(&o)
+    );
     assert!(text(&o).ends_with("deletes are not allowed"));
 }
 
@@ -303,14 +456,22 @@ rule "no-flip" {
     s.gateway.wait_log("config reloaded", 1);
     let (status, _, body) = c.get("api.test", "/other", auth);
     assert_eq!((status, body.as_str()), (200, "hello from upstream /other"));
-    assert_eq!(*s.upstream.connections.lock().unwrap(), connections, "keep-alive was not reused");
+    assert_eq!(
+        *s.upstream.connections.lock().unwrap(),
+        connections,
+        "keep-alive was not reused"
+    );
     let (status, _, body) = c.get("api.test", "/flip", auth);
     assert_eq!((status, body.as_str()), (403, "flip is now denied"));
 
     // An invalid edit is refused; the policy in force stays.
     std::fs::write(&s.config, "rule \"broken\" {\n  condition = \n").unwrap();
     s.gateway.wait_log("config reload refused", 1);
-    assert!(s.gateway.log_text().contains("policy.hcl:"), "{}", s.gateway.log_text());
+    assert!(
+        s.gateway.log_text().contains("policy.hcl:"),
+        "{}",
+        s.gateway.log_text()
+    );
     let mut c = Client::connect(s.gateway.proxy, "api.test", &ca_pem);
     let (status, _, body) = c.get("api.test", "/flip", auth);
     assert_eq!((status, body.as_str()), (403, "flip is now denied"));

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::{AuditStore, AuditWriter};
+use crate::audit::AuditStore;
 use crate::defaults::{DEFAULT_PROXY_LISTEN, DEFAULT_TRANSPARENT_LISTEN};
 use crate::http::upstream::{ConnectTo, Dialer};
 use crate::logging::{self, LogFormat};
@@ -65,8 +65,6 @@ pub struct Args {
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 enum StartError {
-    #[error("{0}")]
-    Config(String),
     #[error("state directory: {0}")]
     State(#[from] state::StateError),
     #[error("tls: {0}")]
@@ -77,6 +75,8 @@ enum StartError {
     Listen { addr: String, why: std::io::Error },
     #[error("invalid listen address `{0}` in the config")]
     ListenAddr(String),
+    #[error("cannot start the audit writer: {0}")]
+    Writer(std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("cannot open the log file: {0}")]
@@ -93,7 +93,14 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = logging::init(args.log_format, policy.config().gateway.as_ref().and_then(|g| g.log_path.as_deref())) {
+    if let Err(e) = logging::init(
+        args.log_format,
+        policy
+            .config()
+            .gateway
+            .as_ref()
+            .and_then(|g| g.log_path.as_deref()),
+    ) {
         eprintln!("clawpatrol gateway: {}", StartError::Log(e));
         return ExitCode::from(1);
     }
@@ -108,7 +115,11 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// A listen address from the flag, else the config, else the default.
-fn listen_addr(flag: Option<SocketAddr>, config: Option<&str>, default: &str) -> Result<SocketAddr, StartError> {
+fn listen_addr(
+    flag: Option<SocketAddr>,
+    config: Option<&str>,
+    default: &str,
+) -> Result<SocketAddr, StartError> {
     if let Some(a) = flag {
         return Ok(a);
     }
@@ -131,8 +142,12 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         tracing::warn!(error = %e, "cannot write the combined CA bundle");
     }
     let store = AuditStore::open(&state.db_path())?;
-    let (audit, writer) = AuditWriter::spawn(store, 4096);
-    let proxy_addr = listen_addr(args.proxy_listen, gw.proxy_listen.as_deref(), DEFAULT_PROXY_LISTEN)?;
+    let (audit, writer) = crate::audit::writer::spawn(store, 4096).map_err(StartError::Writer)?;
+    let proxy_addr = listen_addr(
+        args.proxy_listen,
+        gw.proxy_listen.as_deref(),
+        DEFAULT_PROXY_LISTEN,
+    )?;
     let transparent_addr = listen_addr(
         args.transparent_listen,
         gw.transparent_listen.as_deref(),
@@ -157,23 +172,35 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         .thread_name("clawpatrol")
         .build()
         .map_err(StartError::Runtime)?;
-    let result = runtime.block_on(serve(args, shared.clone(), proxy_addr, transparent_addr, summary, ca));
+    let result = runtime.block_on(serve(
+        args,
+        shared.clone(),
+        proxy_addr,
+        transparent_addr,
+        summary,
+        ca,
+    ));
     drop(runtime);
     let dropped = shared.audit.dropped();
     drop(shared);
     writer.shutdown();
     if dropped > 0 {
-        tracing::warn!(dropped, "audit rows were dropped because the queue was full");
+        tracing::warn!(
+            dropped,
+            "audit rows were dropped because the queue was full"
+        );
     }
     tracing::info!("gateway stopped");
     result
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|why| StartError::Listen {
-        addr: addr.to_string(),
-        why,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|why| StartError::Listen {
+            addr: addr.to_string(),
+            why,
+        })
 }
 
 async fn serve(
@@ -186,10 +213,14 @@ async fn serve(
 ) -> Result<(), StartError> {
     let proxy = bind(proxy_addr).await?;
     let transparent = bind(transparent_addr).await?;
-    let proxy_at = proxy.local_addr().map_err(|why| StartError::Listen { addr: proxy_addr.to_string(), why })?;
-    let transparent_at = transparent
-        .local_addr()
-        .map_err(|why| StartError::Listen { addr: transparent_addr.to_string(), why })?;
+    let proxy_at = proxy.local_addr().map_err(|why| StartError::Listen {
+        addr: proxy_addr.to_string(),
+        why,
+    })?;
+    let transparent_at = transparent.local_addr().map_err(|why| StartError::Listen {
+        addr: transparent_addr.to_string(),
+        why,
+    })?;
     tracing::info!(
         config = %args.config.display(),
         state_dir = %shared.state.path().display(),
@@ -202,14 +233,15 @@ async fn serve(
     println!("ca certificate {}", shared.state.ca_cert_path().display());
     println!("audit database {}", shared.state.db_path().display());
 
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(listen::proxy::run(proxy, shared.clone())));
-    tasks.push(tokio::spawn(listen::transparent::run(transparent, shared.clone())));
-    tasks.push(tokio::spawn(reload::watch(
-        args.config.clone(),
-        shared.clone(),
-        Duration::from_millis(args.reload_poll_ms.max(50)),
-    )));
+    let tasks = vec![
+        tokio::spawn(listen::proxy::run(proxy, shared.clone())),
+        tokio::spawn(listen::transparent::run(transparent, shared.clone())),
+        tokio::spawn(reload::watch(
+            args.config.clone(),
+            shared.clone(),
+            Duration::from_millis(args.reload_poll_ms.max(50)),
+        )),
+    ];
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
@@ -219,8 +251,14 @@ async fn serve(
         let _ = t.await;
     }
     let grace = Duration::from_secs(args.shutdown_grace);
-    if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
-        tracing::warn!(?grace, "in-flight connections did not finish in time; closing them");
+    if tokio::time::timeout(grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "in-flight connections did not finish in time; closing them"
+        );
     }
     Ok(())
 }

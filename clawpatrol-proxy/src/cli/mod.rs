@@ -1,7 +1,7 @@
 //! Subcommands of the `clawpatrol` binary.
 
-mod ca;
 mod audit;
+mod ca;
 mod diff;
 mod env;
 mod eval;

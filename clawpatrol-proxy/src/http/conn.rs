@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clawpatrol_core::audit::redact::{body_sample, redact_action, redact_headers};
 use clawpatrol_core::audit::AuditRecord;
+use clawpatrol_core::audit::{body_sample, record_extra, redact_headers, redact_text};
 use clawpatrol_core::config::model::Credential;
 use clawpatrol_core::dispatch::{http_haystack, DispatchRequest};
 use clawpatrol_core::facts::from_http::{http_action, k8s_action};
 use clawpatrol_core::facts::Family;
-use clawpatrol_core::inject::{inject_http, InjectError, Injected};
 use clawpatrol_core::inject::SecretMaterial;
+use clawpatrol_core::inject::{inject_http, InjectError, Injected};
 use clawpatrol_core::{Decision, Verdict};
 use clawpatrol_protocols::http::{
     request_framing, response_framing, split_target, strip_credential_headers, BodyDecoder,
@@ -115,7 +115,12 @@ async fn linger<S: Io>(mut client: Wire<S>) {
     let mut sink = vec![0u8; super::io::READ_CHUNK];
     while drained < LINGER_BYTES {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, tokio::io::AsyncReadExt::read(&mut client.io, &mut sink)).await {
+        match tokio::time::timeout(
+            left,
+            tokio::io::AsyncReadExt::read(&mut client.io, &mut sink),
+        )
+        .await
+        {
             Ok(Ok(n)) if n > 0 => drained += n,
             _ => break,
         }
@@ -125,13 +130,22 @@ async fn linger<S: Io>(mut client: Wire<S>) {
 /// Answers a request that could not be read (reference §4.5: only a category is logged).
 async fn refuse_unreadable<S: Io>(client: &mut Wire<S>, e: &ReadError, ctx: &ConnCtx) {
     let (category, reply) = match e {
-        ReadError::Http(HttpError::HeadTooLarge { .. } | HttpError::TooManyHeaders { .. }) => {
-            ("request_too_large", Some(respond::head_too_large(&e.to_string())))
-        }
-        ReadError::Http(h) => ("invalid_request", Some(respond::bad_request(&h.to_string()))),
+        ReadError::Http(HttpError::HeadTooLarge { .. } | HttpError::TooManyHeaders { .. }) => (
+            "request_too_large",
+            Some(respond::head_too_large(&e.to_string())),
+        ),
+        ReadError::Http(h) => (
+            "invalid_request",
+            Some(respond::bad_request(&h.to_string())),
+        ),
         ReadError::Timeout(_) if !client.buffered().is_empty() => (
             "timeout",
-            Some(respond::plain(408, "Request Timeout", "request head timed out\n", &[])),
+            Some(respond::plain(
+                408,
+                "Request Timeout",
+                "request head timed out\n",
+                &[],
+            )),
         ),
         ReadError::Timeout(_) => ("timeout", None),
         ReadError::Incomplete => ("incomplete_request", None),
@@ -176,7 +190,7 @@ impl Exchange {
     fn finish(mut self, shared: &Shared, action: &str, reason: &str) {
         let rec = &mut self.rec;
         rec.action = action.to_string();
-        rec.reason = clawpatrol_core::audit::redact::redact_text(reason, &self.secrets);
+        rec.reason = redact_text(reason, &self.secrets);
         rec.ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             action = %rec.action,
@@ -197,17 +211,36 @@ impl Exchange {
 
 /// Writes the deny response, audits it, and closes (reference §2.11).
 async fn deny<S: Io>(client: &mut Wire<S>, shared: &Shared, x: Exchange, reason: &str) -> Flow {
+    refuse(client, shared, x, "deny", reason).await
+}
+
+/// Writes the 403 of §2.11 for a refusal the policy did not decide (missing secret, no
+/// approver runtime, …), audited as `audit_action` so exported fixtures keep the policy's
+/// verdict.
+async fn refuse<S: Io>(
+    client: &mut Wire<S>,
+    shared: &Shared,
+    mut x: Exchange,
+    audit_action: &str,
+    reason: &str,
+) -> Flow {
     let bytes = respond::deny(reason);
-    let mut x = x;
     x.rec.status = "403".to_string();
     x.rec.bytes_out = bytes.len() as u64;
     let _ = client.write_all(&bytes).await;
-    x.finish(shared, "deny", reason);
+    x.finish(shared, audit_action, reason);
     Flow::Close
 }
 
 /// Writes a gateway-generated error response, audits it as `error`, and closes.
-async fn fail<S: Io>(client: &mut Wire<S>, shared: &Shared, mut x: Exchange, bytes: Vec<u8>, status: &str, reason: &str) -> Flow {
+async fn fail<S: Io>(
+    client: &mut Wire<S>,
+    shared: &Shared,
+    mut x: Exchange,
+    bytes: Vec<u8>,
+    status: &str,
+    reason: &str,
+) -> Flow {
     x.rec.status = status.to_string();
     x.rec.bytes_out = bytes.len() as u64;
     let _ = client.write_all(&bytes).await;
@@ -241,7 +274,10 @@ async fn read_prefix<S: Io>(
     if !inspect {
         return Ok(p);
     }
-    let raw_cap = limits.body_buffer.saturating_mul(2).saturating_add(64 * 1024);
+    let raw_cap = limits
+        .body_buffer
+        .saturating_mul(2)
+        .saturating_add(64 * 1024);
     while !p.decoder.is_done() && !p.decoder.inspected().truncated() {
         if p.raw.len() >= raw_cap {
             p.overflowed = true;
@@ -277,7 +313,11 @@ pub(crate) fn clean_head(head: &mut RequestHead, websocket: bool, drop_expect: b
 /// Serialises a request head for the upstream in origin form.
 pub(crate) fn head_bytes(head: &RequestHead) -> Vec<u8> {
     let (path, query) = split_target(&head.target);
-    let mut target = if path.is_empty() { "/".to_string() } else { path.to_string() };
+    let mut target = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path.to_string()
+    };
     if head.target.starts_with('/') || head.target == "*" {
         target = head.target.clone();
     } else if let Some(q) = query {
@@ -339,22 +379,26 @@ async fn handle<S: Io>(
             return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
         }
     };
-    let endpoint_name = match claiming_endpoint(&policy, &ctx.host, ctx.port, ctx.profile.as_deref()) {
-        Ok(Some(e)) => e,
-        Ok(None) => {
-            let why = format!("host `{}` is not claimed by an endpoint of this profile", ctx.host);
-            return deny(client, shared, x, &why).await;
-        }
-        Err(e) => return deny(client, shared, x, &e).await,
-    };
+    let endpoint_name =
+        match claiming_endpoint(&policy, &ctx.host, ctx.port, ctx.profile.as_deref()) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                let why = format!(
+                    "host `{}` is not claimed by an endpoint of this profile",
+                    ctx.host
+                );
+                return refuse(client, shared, x, "error", &why).await;
+            }
+            Err(e) => return refuse(client, shared, x, "error", &e).await,
+        };
     x.rec.endpoint = Some(endpoint_name.clone());
     let Some(ep) = endpoint(&policy, &endpoint_name) else {
-        return deny(client, shared, x, "endpoint vanished").await;
+        return refuse(client, shared, x, "error", "endpoint vanished").await;
     };
     let family = ep.family;
     if !matches!(family, Family::Http | Family::K8s) {
         let why = format!("endpoint `{endpoint_name}` does not take http requests");
-        return deny(client, shared, x, &why).await;
+        return refuse(client, shared, x, "error", &why).await;
     }
     x.rec.family = if family == Family::K8s { "k8s" } else { "http" }.to_string();
 
@@ -363,13 +407,14 @@ async fn handle<S: Io>(
     if answered_continue && client.write_all(respond::CONTINUE).await.is_err() {
         return Flow::Close;
     }
-    let mut body = match read_prefix(client, framing, &limits, head.body_is_inspected(), shared).await {
-        Ok(b) => b,
-        Err(e) => {
-            let why = e.to_string();
-            return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
-        }
-    };
+    let mut body =
+        match read_prefix(client, framing, &limits, head.body_is_inspected(), shared).await {
+            Ok(b) => b,
+            Err(e) => {
+                let why = e.to_string();
+                return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
+            }
+        };
 
     let mut action = if family == Family::K8s {
         k8s_action(&head, body.decoder.inspected())
@@ -386,7 +431,11 @@ async fn handle<S: Io>(
         .resolve_credential(
             ctx.profile.as_deref(),
             &endpoint_name,
-            &DispatchRequest { haystack: &hay, user: None, database: None },
+            &DispatchRequest {
+                haystack: &hay,
+                user: None,
+                database: None,
+            },
         )
         .map(str::to_string);
     action.credential = credential.clone().unwrap_or_default();
@@ -400,7 +449,14 @@ async fn handle<S: Io>(
     match &decision.verdict {
         Verdict::Deny => return deny(client, shared, x, decision.agent_reason()).await,
         Verdict::Approve(_) => {
-            return deny(client, shared, x, "approval required but no approver runtime is configured").await
+            return refuse(
+                client,
+                shared,
+                x,
+                "denied",
+                "approval required but no approver runtime is configured",
+            )
+            .await
         }
         Verdict::Allow | Verdict::Passthrough => {}
     }
@@ -418,12 +474,12 @@ async fn handle<S: Io>(
                     c.name,
                     secret_var(&c.name)
                 );
-                return deny(client, shared, x, &why).await;
+                return refuse(client, shared, x, "error", &why).await;
             }
             Err(e) => {
                 tracing::warn!(credential = %c.name, error = %e, "secret lookup failed");
                 let why = format!("credential `{}`: secret lookup failed", c.name);
-                return deny(client, shared, x, &why).await;
+                return refuse(client, shared, x, "error", &why).await;
             }
         },
         _ => SecretMaterial::default(),
@@ -433,7 +489,12 @@ async fn handle<S: Io>(
     let complete = body.decoder.is_done();
     let mut client_cert = None;
     if let Some(c) = cred_model {
-        match inject(c, &secret, &mut head, complete.then(|| body.decoder.inspected().bytes())) {
+        match inject(
+            c,
+            &secret,
+            &mut head,
+            complete.then(|| body.decoder.inspected().bytes()),
+        ) {
             Ok(inj) => {
                 x.secrets.extend(inj.secrets_used);
                 x.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -446,7 +507,10 @@ async fn handle<S: Io>(
                         !n.eq_ignore_ascii_case("content-length")
                             && !n.eq_ignore_ascii_case("transfer-encoding")
                     });
-                    head.headers.push(("Content-Length".to_string(), new_body.len().to_string().into_bytes()));
+                    head.headers.push((
+                        "Content-Length".to_string(),
+                        new_body.len().to_string().into_bytes(),
+                    ));
                     body.raw = new_body;
                 }
                 client_cert = inj.client_cert;
@@ -454,7 +518,7 @@ async fn handle<S: Io>(
             Err(e) => {
                 let why = e.to_string();
                 tracing::warn!(credential = %c.name, error = %why, "credential injection failed");
-                return deny(client, shared, x, &why).await;
+                return refuse(client, shared, x, "error", &why).await;
             }
         }
     }
@@ -464,7 +528,21 @@ async fn handle<S: Io>(
         clawpatrol_core::config::model::AttrValue::Str(s) => Some(s.clone()),
         _ => None,
     });
-    forward(client, upstream, head, body, client_cert, ca, ctx, shared, x, storage, websocket, &limits).await
+    forward(
+        client,
+        upstream,
+        head,
+        body,
+        client_cert,
+        ca,
+        ctx,
+        shared,
+        x,
+        storage,
+        websocket,
+        &limits,
+    )
+    .await
 }
 
 /// Runs credential injection for one request.
@@ -478,23 +556,14 @@ fn inject(
 }
 
 /// Fills the decision columns of the audit row and stores the decided action.
-fn record_decision(x: &mut Exchange, d: &Decision, action: &clawpatrol_core::Action, storage: usize) {
+fn record_decision(
+    x: &mut Exchange,
+    d: &Decision,
+    action: &clawpatrol_core::Action,
+    storage: usize,
+) {
     x.rec.rule = d.rule.as_deref().map(str::to_string);
-    let mut stored = action.clone();
-    redact_action(&mut stored, &x.secrets);
-    let mut json = serde_json::to_value(&stored).unwrap_or_default();
-    let mut cut = false;
-    if let Some(serde_json::Value::String(b)) = json.get_mut("body") {
-        if b.len() > storage {
-            let mut end = storage;
-            while !b.is_char_boundary(end) {
-                end -= 1;
-            }
-            b.truncate(end);
-            cut = true;
-        }
-    }
-    x.rec.extra = serde_json::json!({ "action": json, "body_cut": cut });
+    x.rec.extra = record_extra(action, &x.secrets, storage);
 }
 
 /// Forwards an allowed request upstream and streams the response back.
@@ -530,7 +599,9 @@ async fn forward<S: Io>(
         attempt += 1;
         let reused = upstream.is_some();
         if upstream.is_none() {
-            let cc = client_cert.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+            let cc = client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_slice(), k.as_slice()));
             let config = match shared.upstream_tls.client_config(ca.as_deref(), cc) {
                 Ok(c) => c,
                 Err(e) => {
@@ -538,7 +609,11 @@ async fn forward<S: Io>(
                     return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
                 }
             };
-            match shared.dialer.dial_tls(&ctx.host, ctx.port, config, t.handshake).await {
+            match shared
+                .dialer
+                .dial_tls(&ctx.host, ctx.port, config, t.handshake)
+                .await
+            {
                 Ok(s) => {
                     *upstream = Some(UpConn {
                         wire: Wire::new(Box::new(s), Vec::new()),
@@ -563,7 +638,15 @@ async fn forward<S: Io>(
         let result = match sent {
             Ok(()) => {
                 if !body.decoder.is_done() {
-                    match stream_body(client, &mut up.wire.io, &mut body.decoder, &mut body.hash, t.idle).await {
+                    match stream_body(
+                        client,
+                        &mut up.wire.io,
+                        &mut body.decoder,
+                        &mut body.hash,
+                        t.idle,
+                    )
+                    .await
+                    {
                         Ok(s) => x.rec.bytes_in += s.bytes,
                         Err(StreamError::Read(e)) => {
                             let why = format!("request body: {e}");
@@ -575,7 +658,15 @@ async fn forward<S: Io>(
                         Err(StreamError::Write(e)) => {
                             *upstream = None;
                             let why = format!("upstream write failed: {e}");
-                            return fail(client, shared, x, respond::bad_gateway(&why), "502", &why).await;
+                            return fail(
+                                client,
+                                shared,
+                                x,
+                                respond::bad_gateway(&why),
+                                "502",
+                                &why,
+                            )
+                            .await;
                         }
                     }
                 }
@@ -601,7 +692,12 @@ async fn forward<S: Io>(
     if x.rec.bytes_in > 0 {
         x.rec.req_sha = hex::encode(req_sha);
     }
-    x.rec.req_body = body_sample(body.decoder.inspected().bytes(), x.rec.bytes_in, storage, &x.secrets);
+    x.rec.req_body = body_sample(
+        body.decoder.inspected().bytes(),
+        x.rec.bytes_in,
+        storage,
+        &x.secrets,
+    );
     x.rec.status = resp.status.to_string();
     x.rec.resp_headers = redact_headers(&resp.headers, &x.secrets);
     let Some(up) = upstream.as_mut() else {
@@ -620,7 +716,8 @@ async fn forward<S: Io>(
         x.finish(shared, "allow", "");
         if ok {
             if let Some(mut u) = upstream.take() {
-                if let Err(e) = tokio::io::copy_bidirectional(&mut client.io, &mut u.wire.io).await {
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client.io, &mut u.wire.io).await
+                {
                     tracing::debug!(error = %e, "websocket bridge ended");
                 }
             }
@@ -650,10 +747,20 @@ async fn forward<S: Io>(
         x.finish(shared, "allow", "agent went away");
         return Flow::Close;
     }
-    let body_limits = Limits { body_buffer: storage, ..*limits };
+    let body_limits = Limits {
+        body_buffer: storage,
+        ..*limits
+    };
     let mut decoder = BodyDecoder::new(framing, &body_limits);
     let mut hash = Sha256::new();
-    let streamed = stream_body(&mut up.wire, &mut client.io, &mut decoder, &mut hash, t.response).await;
+    let streamed = stream_body(
+        &mut up.wire,
+        &mut client.io,
+        &mut decoder,
+        &mut hash,
+        t.response,
+    )
+    .await;
     x.rec.bytes_out = head_out.len() as u64;
     let flow = match streamed {
         Ok(s) => {
@@ -682,8 +789,11 @@ async fn forward<S: Io>(
 
 /// Replaces any `Connection` header of a response with `Connection: close`.
 fn set_connection_close(resp: &mut ResponseHead) {
-    resp.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("connection") && !n.eq_ignore_ascii_case("keep-alive"));
-    resp.headers.push(("Connection".to_string(), b"close".to_vec()));
+    resp.headers.retain(|(n, _)| {
+        !n.eq_ignore_ascii_case("connection") && !n.eq_ignore_ascii_case("keep-alive")
+    });
+    resp.headers
+        .push(("Connection".to_string(), b"close".to_vec()));
 }
 
 /// Reads response heads, relaying interim 1xx responses (other than 101) to the agent.
@@ -711,7 +821,9 @@ mod tests {
     use clawpatrol_protocols::http::parse_request_head;
 
     fn head(raw: &str) -> RequestHead {
-        parse_request_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap()
+        parse_request_head(raw.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
@@ -724,7 +836,9 @@ mod tests {
 
     #[test]
     fn websocket_keeps_upgrade_headers() {
-        let mut h = head("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+        let mut h = head(
+            "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        );
         clean_head(&mut h, true, false);
         assert_eq!(h.headers.len(), 3);
     }

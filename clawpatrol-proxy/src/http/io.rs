@@ -93,7 +93,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         idle: Duration,
         within: Duration,
     ) -> Result<Option<RequestHead>, ReadError> {
-        self.read_head(limits, idle, within, parse_request_head).await
+        self.read_head(limits, idle, within, parse_request_head)
+            .await
     }
 
     /// Reads a response head within `within`.

@@ -39,7 +39,12 @@ pub fn head_too_large(why: &str) -> Vec<u8> {
 
 /// `502 Bad Gateway` naming why the upstream could not be reached.
 pub fn bad_gateway(why: &str) -> Vec<u8> {
-    plain(502, "Bad Gateway", &format!("clawpatrol: upstream error: {why}\n"), &[])
+    plain(
+        502,
+        "Bad Gateway",
+        &format!("clawpatrol: upstream error: {why}\n"),
+        &[],
+    )
 }
 
 /// `407 Proxy Authentication Required` with a Basic challenge.

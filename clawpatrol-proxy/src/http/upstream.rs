@@ -58,7 +58,9 @@ impl std::str::FromStr for ConnectTo {
 
     /// Parses `HOST:PORT:ADDR:PORT` (`ADDR` may be `[v6]`).
     fn from_str(s: &str) -> Result<ConnectTo, String> {
-        let bad = || format!("`{s}` is not HOST:PORT:ADDR:PORT (e.g. api.example.com:443:127.0.0.1:8443)");
+        let bad = || {
+            format!("`{s}` is not HOST:PORT:ADDR:PORT (e.g. api.example.com:443:127.0.0.1:8443)")
+        };
         let (host, rest) = s.split_once(':').ok_or_else(bad)?;
         let (port, to) = rest.split_once(':').ok_or_else(bad)?;
         let port: u16 = port.parse().map_err(|_| bad())?;

@@ -42,7 +42,10 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
 pub fn parse_authority(target: &str) -> Option<(String, u16)> {
     let (host, port) = target.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if host.is_empty() || host.contains(['/', ' ', '@']) {
         return None;
     }
@@ -55,14 +58,17 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     }
     let t = shared.timeouts;
     let mut wire = Wire::new(stream, Vec::new());
-    let head = match wire.read_request_head(&Limits::default(), t.head, t.head).await {
+    let head = match wire
+        .read_request_head(&Limits::default(), t.head, t.head)
+        .await
+    {
         Ok(Some(h)) => h,
         Ok(None) => return,
         Err(e) => {
             let reply = match &e {
-                ReadError::Http(HttpError::HeadTooLarge { .. } | HttpError::TooManyHeaders { .. }) => {
-                    Some(respond::head_too_large(&e.to_string()))
-                }
+                ReadError::Http(
+                    HttpError::HeadTooLarge { .. } | HttpError::TooManyHeaders { .. },
+                ) => Some(respond::head_too_large(&e.to_string())),
                 ReadError::Http(h) => Some(respond::bad_request(&h.to_string())),
                 _ => None,
             };
@@ -132,7 +138,9 @@ async fn plain_http(
 ) {
     let started = Instant::now();
     let Some((host, port)) = http_authority(&head.target) else {
-        let _ = wire.write_all(&respond::bad_request("invalid http:// target")).await;
+        let _ = wire
+            .write_all(&respond::bad_request("invalid http:// target"))
+            .await;
         return;
     };
     let mut rec = AuditRecord {
@@ -143,7 +151,9 @@ async fn plain_http(
         profile: profile.clone(),
         host: host.clone(),
         method: head.method.clone(),
-        path: clawpatrol_protocols::http::split_target(&head.target).0.to_string(),
+        path: clawpatrol_protocols::http::split_target(&head.target)
+            .0
+            .to_string(),
         extra: serde_json::json!({}),
         ..AuditRecord::default()
     };
@@ -203,14 +213,33 @@ async fn relay(
 ) -> Result<(u64, u64), String> {
     let framing = request_framing(head).map_err(|e| e.to_string())?;
     clean_head(head, false, false);
-    head.headers.push(("Connection".to_string(), b"close".to_vec()));
-    let up = shared.dialer.dial(host, port).await.map_err(|e| e.to_string())?;
-    let mut up = Wire::new(up, Vec::new());
-    up.write_all(&head_bytes(head)).await.map_err(|e| e.to_string())?;
-    let mut decoder = BodyDecoder::new(framing, &Limits { body_buffer: 0, ..Limits::default() });
-    let sent = stream_body(wire, &mut up.io, &mut decoder, &mut Sha256::new(), shared.timeouts.idle)
+    head.headers
+        .push(("Connection".to_string(), b"close".to_vec()));
+    let up = shared
+        .dialer
+        .dial(host, port)
         .await
         .map_err(|e| e.to_string())?;
+    let mut up = Wire::new(up, Vec::new());
+    up.write_all(&head_bytes(head))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut decoder = BodyDecoder::new(
+        framing,
+        &Limits {
+            body_buffer: 0,
+            ..Limits::default()
+        },
+    );
+    let sent = stream_body(
+        wire,
+        &mut up.io,
+        &mut decoder,
+        &mut Sha256::new(),
+        shared.timeouts.idle,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let received = tokio::io::copy(&mut up.io, &mut wire.io)
         .await
         .map_err(|e| e.to_string())?;
@@ -224,12 +253,24 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert_eq!(parse_authority("API.test:443"), Some(("api.test".into(), 443)));
+        assert_eq!(
+            parse_authority("API.test:443"),
+            Some(("api.test".into(), 443))
+        );
         assert_eq!(parse_authority("[::1]:8443"), Some(("::1".into(), 8443)));
         assert_eq!(parse_authority("nohost"), None);
         assert_eq!(parse_authority(":443"), None);
-        assert_eq!(http_authority("http://a.test/x"), Some(("a.test".into(), 80)));
-        assert_eq!(http_authority("http://a.test:8080"), Some(("a.test".into(), 8080)));
-        assert_eq!(http_authority("http://u:p@a.test:81/"), Some(("a.test".into(), 81)));
+        assert_eq!(
+            http_authority("http://a.test/x"),
+            Some(("a.test".into(), 80))
+        );
+        assert_eq!(
+            http_authority("http://a.test:8080"),
+            Some(("a.test".into(), 8080))
+        );
+        assert_eq!(
+            http_authority("http://u:p@a.test:81/"),
+            Some(("a.test".into(), 81))
+        );
     }
 }

@@ -102,7 +102,9 @@ pub async fn dispatch<S: Io + 'static>(
                     };
                     conn::serve(tls, ctx, shared).await;
                 }
-                Ok(Err(e)) => tracing::info!(%peer, %host, error = %e, "agent tls handshake failed"),
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, %host, error = %e, "agent tls handshake failed")
+                }
                 Err(_) => tracing::info!(%peer, %host, "agent tls handshake timed out"),
             }
         }

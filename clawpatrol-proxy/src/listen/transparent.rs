@@ -36,10 +36,18 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
 fn original_dst(stream: &TcpStream) -> Option<SocketAddr> {
     let addr = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::OriginalDst).ok()?;
     let ip = Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
-    Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(addr.sin_port))))
+    Some(SocketAddr::V4(SocketAddrV4::new(
+        ip,
+        u16::from_be(addr.sin_port),
+    )))
 }
 
-async fn handle(stream: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, shared: Arc<Shared>) {
+async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    shared: Arc<Shared>,
+) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(error = %e, "set_nodelay failed");
     }
@@ -53,5 +61,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, local: Option<SocketAddr>, 
             return;
         }
     };
-    dispatch(stream, Vec::new(), peer, profile, Destination { host: None, port }, shared).await;
+    dispatch(
+        stream,
+        Vec::new(),
+        peer,
+        profile,
+        Destination { host: None, port },
+        shared,
+    )
+    .await;
 }

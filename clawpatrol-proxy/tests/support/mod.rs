@@ -26,7 +26,9 @@ impl TestCa {
     pub fn new() -> TestCa {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "upstream test CA");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "upstream test CA");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let cert = params.self_signed(&key).unwrap();
         TestCa {
@@ -98,7 +100,9 @@ impl Upstream {
                 tx.send(l.local_addr().unwrap()).unwrap();
                 let acceptor = tokio_rustls::TlsAcceptor::from(config);
                 loop {
-                    let Ok((tcp, _)) = l.accept().await else { continue };
+                    let Ok((tcp, _)) = l.accept().await else {
+                        continue;
+                    };
                     *c2.lock().unwrap() += 1;
                     let (acceptor, seen) = (acceptor.clone(), s2.clone());
                     tokio::spawn(async move {
@@ -121,7 +125,10 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen().last().cloned().expect("upstream saw no request")
+        self.seen()
+            .last()
+            .cloned()
+            .expect("upstream saw no request")
     }
 }
 
@@ -237,7 +244,12 @@ impl Gateway {
             .arg(config)
             .arg("--state-dir")
             .arg(&state)
-            .args(["--proxy-listen", "127.0.0.1:0", "--transparent-listen", "127.0.0.1:0"])
+            .args([
+                "--proxy-listen",
+                "127.0.0.1:0",
+                "--transparent-listen",
+                "127.0.0.1:0",
+            ])
             .args(["--reload-poll-ms", "100"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -298,7 +310,9 @@ impl Gateway {
 
     /// SIGTERM and wait; returns the exit status success.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -351,16 +365,28 @@ impl Client {
     pub fn connect(proxy: SocketAddr, host: &str, ca_pem: &str) -> Client {
         let mut tcp = TcpStream::connect(proxy).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(tcp, "CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").unwrap();
+        write!(
+            tcp,
+            "CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n"
+        )
+        .unwrap();
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
             tcp.read_exact(&mut byte).unwrap();
             head.push(byte[0]);
         }
-        assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        for cert in
+            <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+                ca_pem.as_bytes(),
+            )
+        {
             roots.add(cert.unwrap()).unwrap();
         }
         let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -384,9 +410,7 @@ impl Client {
 
     /// Sends a GET and reads one response: (status, headers text, body).
     pub fn get(&mut self, host: &str, path: &str, auth: &str) -> (u16, String, String) {
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\r\n"
-        );
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n\r\n");
         self.send_raw(req.as_bytes());
         self.read_response()
     }
@@ -406,7 +430,8 @@ impl Client {
             .lines()
             .find_map(|l| {
                 let (n, v) = l.split_once(':')?;
-                n.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().unwrap())
+                n.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
             })
             .unwrap_or(0);
         let mut body = vec![0u8; len];
@@ -426,7 +451,9 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
