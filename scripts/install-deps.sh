@@ -9,6 +9,10 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# The gateway tests drive real curl and openssl against real TLS.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+dpkg -s ca-certificates >/dev/null 2>&1 || need_apt+=(ca-certificates)
 # pg_query (libpg_query) generates its bindings with bindgen, which needs libclang.
 for pkg in libclang-dev clang; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs whatever is missing, builds the clawpatrol binary, checks the bundled example policy
-# and replays the quickstart fixtures. (The gateway subcommand arrives with the gateway work
-# item; until then these are what the binary runs.)
+# Installs whatever is missing, builds the clawpatrol binary, checks the quickstart policy
+# (validate + replay of its fixtures), then starts the gateway on it with the embedded
+# defaults: state in $HOME/.clawpatrol (CA generated on first start, SQLite audit log),
+# forward proxy on 127.0.0.1:8080, transparent TLS listener on 127.0.0.1:8443.
+# Extra arguments go to `clawpatrol gateway` (e.g. --state-dir DIR, --log-format json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo build --release --locked -p clawpatrol-proxy
-policy="${1:-fixtures/examples/platform/policy.hcl}"
+policy=fixtures/quickstart/policy.hcl
 ./target/release/clawpatrol validate "$policy"
-./target/release/clawpatrol test fixtures/quickstart/policy.hcl fixtures/quickstart/fixtures
+./target/release/clawpatrol test "$policy" fixtures/quickstart/fixtures
+exec ./target/release/clawpatrol gateway "$policy" "$@"

@@ -522,6 +522,9 @@ async fn handle<S: Io>(
             }
         }
     }
+    if client_cert.is_none() {
+        client_cert = endpoint_client_cert(&policy, ep, shared, &mut x.secrets);
+    }
     x.rec.req_headers = redact_headers(&head.headers, &x.secrets);
     let storage = Shared::body_storage(&policy);
     let ca = ep.attrs.get("ca_cert").and_then(|v| match v {
@@ -543,6 +546,50 @@ async fn handle<S: Io>(
         &limits,
     )
     .await
+}
+
+/// The client certificate of the first `mtls_credential` bound to the endpoint (reference
+/// §4.4.1), when the dispatched credential did not supply one. A missing secret is logged
+/// and the dial proceeds without a client certificate (the upstream then refuses).
+fn endpoint_client_cert(
+    policy: &clawpatrol_core::Policy,
+    ep: &clawpatrol_core::config::model::Endpoint,
+    shared: &Shared,
+    secrets: &mut Vec<String>,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let cred = policy
+        .config()
+        .credentials
+        .iter()
+        .find(|c| c.kind == "mtls_credential" && c.endpoints.contains(&ep.name))?;
+    let secret = match shared.secrets.get(&cred.name) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            tracing::warn!(credential = %cred.name, "mtls credential has no secret; dialling without a client certificate");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(credential = %cred.name, error = %e, "mtls secret lookup failed");
+            return None;
+        }
+    };
+    let mut scratch = RequestHead {
+        method: String::new(),
+        target: String::new(),
+        version: clawpatrol_protocols::http::Version::Http11,
+        headers: Vec::new(),
+        head_len: 0,
+    };
+    match inject_http(cred, &secret, &mut scratch, None) {
+        Ok(inj) => {
+            secrets.extend(secret.redaction_strings());
+            inj.client_cert
+        }
+        Err(e) => {
+            tracing::warn!(credential = %cred.name, error = %e, "mtls credential unusable");
+            None
+        }
+    }
 }
 
 /// Runs credential injection for one request.
