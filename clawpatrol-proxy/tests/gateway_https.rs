@@ -189,6 +189,22 @@ fn proxy_mode_end_to_end() {
     );
     assert_eq!(s.upstream.seen().len(), before);
 
+    // Domain fronting: a Host header naming another site than the TLS server name is
+    // refused before any credential is injected.
+    let o = via_proxy(
+        &s,
+        &[
+            "-i",
+            "-H",
+            "Host: evil.test",
+            "-H",
+            "Authorization: Bearer placeholder-token",
+            "https://api.test/x",
+        ],
+    );
+    assert!(text(&o).starts_with("HTTP/1.1 400"), "{}", text(&o));
+    assert_eq!(s.upstream.seen().len(), before);
+
     // Credential-bearing response headers are stripped; others pass.
     let o = via_proxy(
         &s,

@@ -379,6 +379,9 @@ async fn handle<S: Io>(
             return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
         }
     };
+    if let Err(why) = check_host_header(&head, &ctx.host) {
+        return fail(client, shared, x, respond::bad_request(&why), "400", &why).await;
+    }
     let endpoint_name =
         match claiming_endpoint(&policy, &ctx.host, ctx.port, ctx.profile.as_deref()) {
             Ok(Some(e)) => e,
@@ -589,6 +592,38 @@ fn endpoint_client_cert(
             tracing::warn!(credential = %cred.name, error = %e, "mtls credential unusable");
             None
         }
+    }
+}
+
+/// Refuses a request whose `Host` names another host than the TLS server name it arrived
+/// on: rules, credentials and the upstream dial all follow the server name, so a different
+/// `Host` (domain fronting) could carry an injected credential to another site.
+fn check_host_header(head: &RequestHead, host: &str) -> Result<(), String> {
+    let mut values = head.header_values("host");
+    let Some(value) = values.next() else {
+        return Ok(());
+    };
+    if values.next().is_some() {
+        return Err("several Host headers".to_string());
+    }
+    let text = String::from_utf8_lossy(value.trim_ascii()).to_ascii_lowercase();
+    let name = match text.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => text.rsplit_once(':').map_or(text.as_str(), |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                text.as_str()
+            }
+        }),
+    };
+    let want = host.trim_start_matches('[').trim_end_matches(']');
+    if name.trim_end_matches('.') == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "Host `{text}` does not match the connection's server name `{host}`"
+        ))
     }
 }
 
@@ -906,6 +941,20 @@ mod tests {
         assert!(!wants_close(&[], false));
         let ka = vec![("connection".to_string(), b"Keep-Alive".to_vec())];
         assert!(!wants_close(&ka, true));
+    }
+
+    #[test]
+    fn host_header_must_match_the_server_name() {
+        let h = head("GET / HTTP/1.1\r\nHost: API.test:443\r\n\r\n");
+        assert!(check_host_header(&h, "api.test").is_ok());
+        let h = head("GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+        assert!(check_host_header(&h, "api.test").is_err());
+        let h = head("GET / HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n");
+        assert!(check_host_header(&h, "a.test").is_err());
+        let h = head("GET / HTTP/1.1\r\nHost: [::1]:6443\r\n\r\n");
+        assert!(check_host_header(&h, "::1").is_ok());
+        let h = head("GET / HTTP/1.0\r\n\r\n");
+        assert!(check_host_header(&h, "a.test").is_ok());
     }
 
     #[test]
