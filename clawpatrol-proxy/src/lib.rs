@@ -1,6 +1,7 @@
 //! The `clawpatrol` binary's library: the gateway (listeners, TLS interception, credential
 //! injection, audit store, hot reload) and the command line.
 
+pub mod approvals;
 pub mod audit;
 pub mod cli;
 pub mod defaults;
