@@ -67,6 +67,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Pending approvals and approver state.
+    pub approvals: crate::approvals::Approvals,
 }
 
 impl Shared {

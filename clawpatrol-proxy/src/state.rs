@@ -206,6 +206,30 @@ impl StateDir {
         Ok(token)
     }
 
+    /// The management API token, `management-token` (0600), generated on first use.
+    pub fn management_token(&self) -> Result<String, StateError> {
+        let path = self.path.join("management-token");
+        match fs::read_to_string(&path) {
+            Ok(t) if t.trim().len() == 2 * TOKEN_BYTES => return Ok(t.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StateError::Io { path, source }),
+        }
+        let mut bytes = [0u8; TOKEN_BYTES];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| StateError::Random)?;
+        let token = hex::encode(bytes);
+        write_private_atomic(&path, format!("{token}\n").as_bytes())
+            .map_err(|source| StateError::Io { path, source })?;
+        Ok(token)
+    }
+
+    /// Where the running gateway's management API listens, `management.addr`.
+    pub fn management_addr_path(&self) -> PathBuf {
+        self.path.join("management.addr")
+    }
+
     /// Whether `token` is `profile`'s proxy token (constant-time comparison).
     pub fn check_profile_token(&self, profile: &str, token: &str) -> bool {
         let mut cache = self.lock_tokens();

@@ -1,6 +1,37 @@
 //! The approval runtime (reference §2.9, §5): `approve = [...]` chains run here, before
 //! anything reaches the upstream, for every gateway path.
 
+pub mod api;
+pub mod chain;
+pub mod pending;
 pub mod request;
 
+pub use chain::run_chain;
+pub use pending::{HumanDecision, PendingPool, PendingView};
 pub use request::{ApprovalRequest, ApprovalVerdict};
+
+/// Approval state shared by every connection.
+#[derive(Default)]
+pub struct Approvals {
+    /// Actions waiting for a human.
+    pub pending: PendingPool,
+    /// The management API bearer token, read once at start.
+    management_token: String,
+}
+
+impl Approvals {
+    /// Empty state; `management_token` authenticates the management API.
+    pub fn new(management_token: String) -> Approvals {
+        Approvals {
+            pending: PendingPool::new(),
+            management_token,
+        }
+    }
+
+    /// Whether `token` is the management token (constant-time comparison).
+    pub fn check_token(&self, token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        !self.management_token.is_empty()
+            && bool::from(self.management_token.as_bytes().ct_eq(token.as_bytes()))
+    }
+}

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditStore;
-use crate::defaults::{DEFAULT_PROXY_LISTEN, DEFAULT_TRANSPARENT_LISTEN};
+use crate::defaults::{
+    DEFAULT_MANAGEMENT_LISTEN, DEFAULT_PROXY_LISTEN, DEFAULT_TRANSPARENT_LISTEN,
+};
 use crate::http::upstream::{ConnectTo, Dialer};
 use crate::logging::{self, LogFormat};
 use crate::runtime::{Shared, Timeouts};
@@ -47,6 +49,10 @@ pub struct Args {
     /// Transparent TLS listener; default `gateway.transparent_listen`, else 127.0.0.1:8443.
     #[arg(long)]
     transparent_listen: Option<SocketAddr>,
+    /// Management API listener (approvals); default `gateway.management_listen`, else
+    /// 127.0.0.1:8081.
+    #[arg(long)]
+    management_listen: Option<SocketAddr>,
     /// Log format on stderr (or in `gateway.log_path`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -153,6 +159,12 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         gw.transparent_listen.as_deref(),
         DEFAULT_TRANSPARENT_LISTEN,
     )?;
+    let management_addr = listen_addr(
+        args.management_listen,
+        gw.management_listen.as_deref(),
+        DEFAULT_MANAGEMENT_LISTEN,
+    )?;
+    let management_token = state.management_token()?;
     let timeouts = Timeouts::default();
     let summary = reload::summary(&policy);
     let shared = Arc::new(Shared {
@@ -166,20 +178,19 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         timeouts,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        approvals: crate::approvals::Approvals::new(management_token),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("clawpatrol")
         .build()
         .map_err(StartError::Runtime)?;
-    let result = runtime.block_on(serve(
-        args,
-        shared.clone(),
-        proxy_addr,
-        transparent_addr,
-        summary,
-        ca,
-    ));
+    let addrs = Addrs {
+        proxy: proxy_addr,
+        transparent: transparent_addr,
+        management: management_addr,
+    };
+    let result = runtime.block_on(serve(args, shared.clone(), addrs, summary, ca));
     drop(runtime);
     let dropped = shared.audit.dropped();
     drop(shared);
@@ -203,24 +214,40 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         })
 }
 
+/// The listener addresses of one gateway.
+struct Addrs {
+    proxy: SocketAddr,
+    transparent: SocketAddr,
+    management: SocketAddr,
+}
+
+/// The bound address of a listener.
+fn bound(l: &TcpListener, wanted: SocketAddr) -> Result<SocketAddr, StartError> {
+    l.local_addr().map_err(|why| StartError::Listen {
+        addr: wanted.to_string(),
+        why,
+    })
+}
+
 async fn serve(
     args: Args,
     shared: Arc<Shared>,
-    proxy_addr: SocketAddr,
-    transparent_addr: SocketAddr,
+    addrs: Addrs,
     summary: String,
     ca: Arc<CertAuthority>,
 ) -> Result<(), StartError> {
-    let proxy = bind(proxy_addr).await?;
-    let transparent = bind(transparent_addr).await?;
-    let proxy_at = proxy.local_addr().map_err(|why| StartError::Listen {
-        addr: proxy_addr.to_string(),
-        why,
-    })?;
-    let transparent_at = transparent.local_addr().map_err(|why| StartError::Listen {
-        addr: transparent_addr.to_string(),
-        why,
-    })?;
+    let proxy = bind(addrs.proxy).await?;
+    let transparent = bind(addrs.transparent).await?;
+    let management = bind(addrs.management).await?;
+    let proxy_at = bound(&proxy, addrs.proxy)?;
+    let transparent_at = bound(&transparent, addrs.transparent)?;
+    let management_at = bound(&management, addrs.management)?;
+    if let Err(e) = std::fs::write(
+        shared.state.management_addr_path(),
+        format!("{management_at}\n"),
+    ) {
+        tracing::warn!(error = %e, "cannot record the management address; `clawpatrol approvals` needs --api");
+    }
     tracing::info!(
         config = %args.config.display(),
         state_dir = %shared.state.path().display(),
@@ -230,12 +257,14 @@ async fn serve(
     // Machine-readable lines on stdout (tests and scripts read the bound ports here).
     println!("proxy listening on {proxy_at}");
     println!("transparent listening on {transparent_at}");
+    println!("management listening on {management_at}");
     println!("ca certificate {}", shared.state.ca_cert_path().display());
     println!("audit database {}", shared.state.db_path().display());
 
     let tasks = vec![
         tokio::spawn(listen::proxy::run(proxy, shared.clone())),
         tokio::spawn(listen::transparent::run(transparent, shared.clone())),
+        tokio::spawn(crate::approvals::api::run(management, shared.clone())),
         tokio::spawn(reload::watch(
             args.config.clone(),
             shared.clone(),

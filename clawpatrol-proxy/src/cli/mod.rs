@@ -1,5 +1,6 @@
 //! Subcommands of the `clawpatrol` binary.
 
+mod approvals;
 mod audit;
 mod ca;
 mod diff;
@@ -41,6 +42,8 @@ enum Command {
     Ca(ca::Args),
     /// Print the `export` lines an agent needs: proxy with token, CA bundle, placeholders.
     Env(env::Args),
+    /// Decide actions parked for a human: list, show, approve, deny.
+    Approvals(approvals::Args),
     /// Read the gateway's audit log: tail, show a row, export fixtures, verify the hash chain.
     Audit(audit::Args),
 }
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Ca(a) => ca::run(a),
         Command::Env(a) => env::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Approvals(a) => approvals::run(a),
     }
 }
 

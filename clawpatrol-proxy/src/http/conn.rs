@@ -23,6 +23,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::io::{stream_body, Io, ReadError, StreamError, Wire};
 use super::respond;
+use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
 use crate::runtime::{claiming_endpoint, endpoint, now_ns, peer_ip, Shared};
 
 /// Who is on the agent side of an intercepted connection, and where it was going.
@@ -162,6 +163,8 @@ struct Exchange {
     rec: AuditRecord,
     started: Instant,
     secrets: Vec<String>,
+    /// An approval chain allowed the request (audited as `approved`).
+    approved: bool,
 }
 
 impl Exchange {
@@ -183,13 +186,18 @@ impl Exchange {
             },
             started: Instant::now(),
             secrets: Vec::new(),
+            approved: false,
         }
     }
 
     /// Sends the row to the audit queue and logs one line.
     fn finish(mut self, shared: &Shared, action: &str, reason: &str) {
         let rec = &mut self.rec;
-        rec.action = action.to_string();
+        rec.action = if self.approved && action == "allow" {
+            "approved".to_string()
+        } else {
+            action.to_string()
+        };
         rec.reason = redact_text(reason, &self.secrets);
         rec.ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
@@ -451,15 +459,28 @@ async fn handle<S: Io>(
     }
     match &decision.verdict {
         Verdict::Deny => return deny(client, shared, x, decision.agent_reason()).await,
-        Verdict::Approve(_) => {
-            return refuse(
-                client,
-                shared,
-                x,
-                "denied",
-                "approval required but no approver runtime is configured",
-            )
-            .await
+        Verdict::Approve(chain) => {
+            let req = approval_request(&head, &action, &decision, ctx, &x, &policy);
+            let verdict = match await_approval(client, shared, &policy, chain, &req).await {
+                Some(v) => v,
+                None => {
+                    let why = "original client connection closed before approval; upstream request was not sent";
+                    x.finish(shared, "denied", why);
+                    return Flow::Close;
+                }
+            };
+            x.rec.approver = Some(verdict.approver.clone());
+            x.rec.approver_type = Some(verdict.approver_type.clone());
+            x.rec.approver_by = Some(verdict.by.clone()).filter(|b| !b.is_empty());
+            if verdict.cached {
+                if let serde_json::Value::Object(m) = &mut x.rec.extra {
+                    m.insert("approval_cached".to_string(), serde_json::Value::Bool(true));
+                }
+            }
+            if !verdict.allow {
+                return refuse(client, shared, x, "denied", &verdict.reason).await;
+            }
+            x.approved = true;
         }
         Verdict::Allow | Verdict::Passthrough => {}
     }
@@ -624,6 +645,71 @@ fn check_host_header(head: &RequestHead, host: &str) -> Result<(), String> {
         Err(format!(
             "Host `{text}` does not match the connection's server name `{host}`"
         ))
+    }
+}
+
+/// What the approvers of a chain are told about this request (reference §5.1).
+fn approval_request(
+    head: &RequestHead,
+    action: &clawpatrol_core::Action,
+    decision: &Decision,
+    ctx: &ConnCtx,
+    x: &Exchange,
+    policy: &clawpatrol_core::Policy,
+) -> ApprovalRequest {
+    let mut redacted = action.clone();
+    clawpatrol_core::audit::redact_action(&mut redacted, &x.secrets);
+    let body = match &action.facts {
+        clawpatrol_core::Facts::Http(h) | clawpatrol_core::Facts::K8s { http: h, .. } => h.body(),
+        _ => &[],
+    };
+    ApprovalRequest {
+        approver: String::new(),
+        endpoint: x.rec.endpoint.clone().unwrap_or_default(),
+        rule: decision.rule.as_deref().map(str::to_string),
+        rule_reason: decision.reason.clone(),
+        action: redacted,
+        profile: ctx.profile.clone(),
+        agent_ip: x.rec.agent_ip.clone(),
+        method: head.method.clone(),
+        host: ctx.host.clone(),
+        path: head.target.clone(),
+        user_agent: head
+            .header_values("user-agent")
+            .next()
+            .map(|v| String::from_utf8_lossy(v).into_owned()),
+        body_sample: body_sample(
+            body,
+            body.len() as u64,
+            Shared::body_storage(policy),
+            &x.secrets,
+        ),
+    }
+}
+
+/// Runs the approval chain while watching the agent connection; `None` when the agent
+/// went away first (the chain is cancelled and the upstream is never contacted).
+async fn await_approval<S: Io>(
+    client: &mut Wire<S>,
+    shared: &Shared,
+    policy: &clawpatrol_core::Policy,
+    chain: &[String],
+    req: &ApprovalRequest,
+) -> Option<ApprovalVerdict> {
+    let run = run_chain(shared, policy, chain, req);
+    tokio::pin!(run);
+    loop {
+        // Pipelined bytes are kept (bounded); EOF or an error means the agent left.
+        let watching = client.buffered().len() < 1 << 20;
+        tokio::select! {
+            v = &mut run => return Some(v),
+            r = client.read_more(std::time::Duration::from_secs(24 * 3600)), if watching => {
+                match r {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BufMut;
 use clawpatrol_protocols::http::{
     parse_request_head, parse_response_head, BodyDecoder, HttpError, Limits, RequestHead,
     ResponseHead,
@@ -66,23 +67,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 
     /// Reads up to [`READ_CHUNK`] more bytes within `limit`; `Ok(0)` at end of stream.
+    /// Cancel-safe: dropping the future loses no bytes and leaves the buffer unchanged.
     pub async fn read_more(&mut self, limit: Duration) -> Result<usize, ReadError> {
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let read = tokio::time::timeout(limit, self.io.read(&mut self.buf[start..])).await;
-        let n = match read {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                self.buf.truncate(start);
-                return Err(ReadError::Io(e));
-            }
-            Err(_) => {
-                self.buf.truncate(start);
-                return Err(ReadError::Timeout(limit));
-            }
-        };
-        self.buf.truncate(start + n);
-        Ok(n)
+        self.buf.reserve(READ_CHUNK);
+        let room = self.buf.capacity() - self.buf.len();
+        let mut limited = (&mut self.buf).limit(room.min(READ_CHUNK));
+        match tokio::time::timeout(limit, self.io.read_buf(&mut limited)).await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(ReadError::Io(e)),
+            Err(_) => Err(ReadError::Timeout(limit)),
+        }
     }
 
     /// Reads a request head. `Ok(None)`: the peer closed cleanly before a new request.
