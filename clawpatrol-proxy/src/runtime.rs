@@ -67,6 +67,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Extra CA certificates (PEM) trusted for the gateway's own calls (Slack, webhooks).
+    pub extra_ca: Option<String>,
     /// Pending approvals and approver state.
     pub approvals: crate::approvals::Approvals,
 }

@@ -60,6 +60,10 @@ pub struct Args {
     /// `api.example.com:443:10.0.0.7:443`.
     #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT")]
     connect_to: Vec<ConnectTo>,
+    /// A PEM file of extra CA certificates trusted for the gateway's own outbound calls
+    /// (Slack, webhooks), e.g. a corporate TLS-inspection CA.
+    #[arg(long, value_name = "PEM")]
+    extra_ca: Option<PathBuf>,
     /// How often the config files are checked for changes, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     reload_poll_ms: u64,
@@ -81,6 +85,8 @@ enum StartError {
     Listen { addr: String, why: std::io::Error },
     #[error("invalid listen address `{0}` in the config")]
     ListenAddr(String),
+    #[error("cannot read --extra-ca {0}")]
+    ExtraCa(String),
     #[error("cannot start the audit writer: {0}")]
     Writer(std::io::Error),
     #[error("cannot start the runtime: {0}")]
@@ -165,6 +171,13 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         DEFAULT_MANAGEMENT_LISTEN,
     )?;
     let management_token = state.management_token()?;
+    let extra_ca = match &args.extra_ca {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| StartError::ExtraCa(format!("`{}`: {e}", p.display())))?,
+        ),
+        None => None,
+    };
     let timeouts = Timeouts::default();
     let summary = reload::summary(&policy);
     let shared = Arc::new(Shared {
@@ -178,6 +191,7 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         timeouts,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
+        extra_ca,
         approvals: crate::approvals::Approvals::new(management_token),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
