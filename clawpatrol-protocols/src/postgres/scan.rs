@@ -152,12 +152,8 @@ mod tests {
     #[test]
     fn rejects_bad_lengths() {
         let mut ev = Vec::new();
-        assert!(FrameScanner::new()
-            .scan(b"C\0\0\0\x02", &mut ev)
-            .is_err());
-        assert!(FrameScanner::new()
-            .scan(b"Z\0\0\0\x06II", &mut ev)
-            .is_err());
+        assert!(FrameScanner::new().scan(b"C\0\0\0\x02", &mut ev).is_err());
+        assert!(FrameScanner::new().scan(b"Z\0\0\0\x06II", &mut ev).is_err());
     }
 
     #[test]

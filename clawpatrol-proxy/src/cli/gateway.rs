@@ -231,9 +231,7 @@ async fn serve(
     println!("proxy listening on {proxy_at}");
     println!("transparent listening on {transparent_at}");
     println!("ca certificate {}", shared.state.ca_cert_path().display());
-    println!("audit database {}", shared.state.db_path().display());
-
-    let mut tasks = Vec::new();
+    let mut pg = Vec::new();
     for (typed, addr) in postgres_listeners(&shared.policy.load())? {
         let listener = bind(addr).await?;
         let at = listener.local_addr().map_err(|why| StartError::Listen {
@@ -241,6 +239,12 @@ async fn serve(
             why,
         })?;
         println!("postgres {typed} listening on {at}");
+        pg.push((typed, listener));
+    }
+    println!("audit database {}", shared.state.db_path().display());
+
+    let mut tasks = Vec::new();
+    for (typed, listener) in pg {
         tasks.push(tokio::spawn(crate::postgres::run(
             listener,
             shared.clone(),

@@ -48,9 +48,11 @@ pub async fn handle(
     endpoint_name: String,
     cancels: Arc<CancelMap>,
 ) {
-    let opening =
-        tokio::time::timeout(STARTUP_TIMEOUT, opening(tcp, &shared, &endpoint_name, &cancels))
-            .await;
+    let opening = tokio::time::timeout(
+        STARTUP_TIMEOUT,
+        opening(tcp, &shared, &endpoint_name, &cancels),
+    )
+    .await;
     let (mut agent, startup, dec) = match opening {
         Ok(Ok(Opening::Startup(a, s, d))) => (a, s, d),
         Ok(Ok(Opening::Cancelled)) => return,
@@ -178,7 +180,9 @@ async fn opening(
     let (agent_tls, host) = {
         let policy = shared.policy.load();
         let ep = endpoint(&policy, endpoint_name).ok_or_else(|| {
-            SessionError::Config(format!("endpoint `{endpoint_name}` is no longer configured"))
+            SessionError::Config(format!(
+                "endpoint `{endpoint_name}` is no longer configured"
+            ))
         })?;
         let tls = matches!(ep.attrs.get("agent_tls"), Some(AttrValue::Bool(true)));
         let host = ep.hosts.first().map(|h| h.host.clone()).unwrap_or_default();
@@ -277,7 +281,9 @@ async fn login(
     }
     let policy = shared.policy.load_full();
     let ep = endpoint(&policy, endpoint_name).ok_or_else(|| {
-        SessionError::Config(format!("endpoint `{endpoint_name}` is no longer configured"))
+        SessionError::Config(format!(
+            "endpoint `{endpoint_name}` is no longer configured"
+        ))
     })?;
     let target = UpstreamTarget::of(ep)?;
     let profile = identify(&policy, &shared.state, None).map_err(SessionError::Config)?;
@@ -287,9 +293,7 @@ async fn login(
             "the startup message has no user".into(),
         ));
     }
-    let agent_db = startup
-        .startup_param("database")
-        .filter(|d| !d.is_empty());
+    let agent_db = startup.startup_param("database").filter(|d| !d.is_empty());
     let dispatch_db = agent_db.unwrap_or(user);
     let haystack = [user];
     let req = DispatchRequest {
@@ -297,8 +301,7 @@ async fn login(
         user: Some(user),
         database: Some(dispatch_db),
     };
-    let Some(cred_name) = policy.resolve_credential(profile.as_deref(), endpoint_name, &req)
-    else {
+    let Some(cred_name) = policy.resolve_credential(profile.as_deref(), endpoint_name, &req) else {
         let bound = profile
             .as_deref()
             .map_or(0, |p| policy.dispatch_entries(p, endpoint_name).len());
@@ -341,7 +344,9 @@ async fn login(
         )));
     }
     secrets.push(password.clone());
-    let upstream_db = agent_db.map(str::to_string).or_else(|| cred_attr("database"));
+    let upstream_db = agent_db
+        .map(str::to_string)
+        .or_else(|| cred_attr("database"));
     let database = upstream_db.clone().unwrap_or_else(|| real_user.clone());
     let mut up_params = vec![("user".to_string(), real_user.clone())];
     if let Some(db) = &upstream_db {
