@@ -308,6 +308,36 @@ async fn extended_protocol_reload_and_denied_parse() {
     assert_eq!(b.unwrap_err().as_db_error().unwrap().code().code(), "42501");
     assert_eq!(c.unwrap().get::<_, i32>(0), 3);
 
+    // A frame over the 1 MiB inspection cap fails closed; the session goes on.
+    let huge = format!("SELECT '{}'", "x".repeat(1_100_000));
+    let err = client.simple_query(&huge).await.unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "42501");
+    assert!(db.message().contains("1 MiB"), "{}", db.message());
+    assert_eq!(
+        client
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        3
+    );
+
+    // CancelRequest reaches the upstream backend behind the key the agent was given.
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    let started = std::time::Instant::now();
+    let err = client
+        .simple_query("SELECT pg_sleep(20)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "57014", "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    canceller.await.unwrap().unwrap();
+
     // Transactions keep working across a denial.
     client.batch_execute("BEGIN").await.unwrap();
     client

@@ -35,7 +35,7 @@ const DROPPED_PARAMS: &[&str] = &["user", "database", "replication"];
 /// The agent's first packets, read up to the StartupMessage.
 enum Opening {
     /// A StartupMessage (with the decoder, which may hold pipelined bytes).
-    Startup(BoxStream, FrontendMessage, FrontendDecoder),
+    Startup(BoxStream, FrontendMessage, Box<FrontendDecoder>),
     /// A CancelRequest was relayed; nothing else to do.
     Cancelled,
 }
@@ -129,7 +129,7 @@ pub async fn handle(
     shared.audit.record(conn);
     let result = async {
         agent.write_all(&agent_bytes).await?;
-        let mut dec = dec;
+        let mut dec = *dec;
         dec.set_phase(FrontendPhase::Typed);
         dec.set_stream_oversize(true);
         session::run(&shared, &info, agent, dec, upstream).await
@@ -226,7 +226,9 @@ async fn opening(
                 }
                 return Ok(Opening::Cancelled);
             }
-            m @ FrontendMessage::Startup { .. } => return Ok(Opening::Startup(agent, m, dec)),
+            m @ FrontendMessage::Startup { .. } => {
+                return Ok(Opening::Startup(agent, m, Box::new(dec)))
+            }
             _ => {
                 return Err(SessionError::Config(
                     "unexpected packet before the StartupMessage".into(),

@@ -10,7 +10,26 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where Debian's postgresql-15 puts its server binaries (not on PATH).
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The server binaries: `CLAWPATROL_PG_BIN`, else PostgreSQL 15's, else the newest installed.
+pub fn pg_bin() -> String {
+    if let Ok(p) = std::env::var("CLAWPATROL_PG_BIN") {
+        return p;
+    }
+    if Path::new(PG15_BIN).join("initdb").exists() {
+        return PG15_BIN.to_string();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.join("initdb").exists());
+    found.sort();
+    found
+        .pop()
+        .map(|p| p.display().to_string())
+        .expect("PostgreSQL server binaries not found; run scripts/install-deps.sh")
+}
 
 /// Password of the SCRAM role `app` (only the gateway knows it).
 pub const SCRAM_PASSWORD: &str = "real-scram-pw-4f9e1c77";
@@ -63,7 +82,7 @@ impl PgServer {
             .status()
             .unwrap();
         assert!(st.success());
-        let initdb = format!("{PG_BIN}/initdb");
+        let initdb = format!("{}/initdb", pg_bin());
         run_as_postgres(&[
             &initdb,
             "-D",
@@ -86,7 +105,7 @@ impl PgServer {
         let hba = "local all all trust\nhost all app_md5 127.0.0.1/32 md5\n\
                    host all all 127.0.0.1/32 scram-sha-256\n";
         write_as_postgres(&data.join("pg_hba.conf"), hba);
-        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let pg_ctl = format!("{}/pg_ctl", pg_bin());
         let log = dir.join("server.log");
         run_as_postgres(&[
             &pg_ctl,
@@ -161,7 +180,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let pg_ctl = format!("{}/pg_ctl", pg_bin());
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--", &pg_ctl, "-D"])
             .arg(self.dir.join("data"))
