@@ -11,6 +11,7 @@ use support_pg::*;
 const PLACEHOLDER_USER: &str = "ph_agent_user";
 
 fn policy(pg_port: u16, gw_port: u16, md5_port: u16, extra: &str) -> String {
+    let tls_port = gw_port.wrapping_add(1);
     format!(
         r##"schema_version = 1
 
@@ -20,6 +21,13 @@ endpoint "postgres" "db" {{
   listen  = "127.0.0.1:{gw_port}"
 }}
 
+endpoint "postgres" "dbtls" {{
+  host      = "127.0.0.1:{pg_port}"
+  sslmode   = "disable"
+  listen    = "127.0.0.1:{tls_port}"
+  agent_tls = true
+}}
+
 endpoint "postgres" "dbmd5" {{
   host    = "127.0.0.1:{pg_port}"
   sslmode = "prefer"
@@ -27,7 +35,7 @@ endpoint "postgres" "dbmd5" {{
 }}
 
 credential "postgres_credential" "app" {{
-  endpoint = postgres.db
+  endpoints = [postgres.db, postgres.dbtls]
   user     = "app"
 }}
 
@@ -198,6 +206,19 @@ SELECT count(*) FROM t;
         "\\set VERBOSITY verbose\nDROP TABLE t;\n",
     );
     assert!(err.contains("42501"), "{err}");
+
+    // agent_tls: the agent's SSLRequest is answered with TLS from a minted leaf.
+    let (out, err) = psql(
+        s.gw.port("postgres.dbtls"),
+        PLACEHOLDER_USER,
+        "appdb",
+        "\\conninfo\nSELECT count(*) FROM t;\n",
+    );
+    assert!(
+        out.contains("SSL connection"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(out.trim_end().ends_with('3'), "{out}");
 
     // MD5 upstream auth, through the sslmode=prefer probe.
     let (out, err) = psql(
