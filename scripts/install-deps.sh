@@ -17,6 +17,12 @@ dpkg -s ca-certificates >/dev/null 2>&1 || need_apt+=(ca-certificates)
 for pkg in libclang-dev clang; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# The Postgres gateway tests start a real server (initdb/pg_ctl live in
+# /usr/lib/postgresql/<version>/bin, not on PATH) and use psql.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,7 @@ pub mod defaults;
 pub mod http;
 pub mod listen;
 pub mod logging;
+pub mod postgres;
 pub mod reload;
 pub mod runtime;
 pub mod secrets;

@@ -245,6 +245,7 @@ pub(crate) const ENDPOINT_TYPES: &[TypeDef] = &[
             f("sslmode", Ty::OneOf(SSLMODES)),
             f("listen", Ty::HostPort),
             f("agent_tls", Ty::Bool),
+            f("ca_cert", Ty::FileStr),
         ],
     ),
     ep(

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod deny;
 pub mod frontend;
 pub mod md5;
+pub mod scan;
 pub mod scram;
 
 pub use backend::{
@@ -26,4 +27,5 @@ pub use frontend::{
     AuthResponseKind, FrontendDecoder, FrontendMessage, FrontendPhase, ProtocolVersion, Target,
 };
 pub use md5::md5_password;
+pub use scan::{FrameScanner, ScanEvent};
 pub use scram::{ScramClient, ScramClientFinal, ScramError};

@@ -273,9 +273,27 @@ async fn serve(
     println!("transparent listening on {transparent_at}");
     println!("management listening on {management_at}");
     println!("ca certificate {}", shared.state.ca_cert_path().display());
+    let mut pg = Vec::new();
+    for (typed, addr) in postgres_listeners(&shared.policy.load())? {
+        let listener = bind(addr).await?;
+        let at = listener.local_addr().map_err(|why| StartError::Listen {
+            addr: addr.to_string(),
+            why,
+        })?;
+        println!("postgres {typed} listening on {at}");
+        pg.push((typed, listener));
+    }
     println!("audit database {}", shared.state.db_path().display());
 
-    let tasks = vec![
+    let mut tasks = Vec::new();
+    for (typed, listener) in pg {
+        tasks.push(tokio::spawn(crate::postgres::run(
+            listener,
+            shared.clone(),
+            typed,
+        )));
+    }
+    tasks.extend([
         tokio::spawn(listen::proxy::run(proxy, shared.clone())),
         tokio::spawn(listen::transparent::run(transparent, shared.clone())),
         tokio::spawn(crate::approvals::api::run(management, shared.clone())),
@@ -284,7 +302,7 @@ async fn serve(
             shared.clone(),
             Duration::from_millis(args.reload_poll_ms.max(50)),
         )),
-    ];
+    ]);
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
@@ -304,6 +322,26 @@ async fn serve(
         );
     }
     Ok(())
+}
+
+/// `(typed endpoint, listen address)` of every `postgres` endpoint with a `listen` attribute.
+/// Listen addresses are read at start; changing one needs a restart.
+fn postgres_listeners(policy: &Policy) -> Result<Vec<(String, SocketAddr)>, StartError> {
+    use clawpatrol_core::config::model::AttrValue;
+    let mut out = Vec::new();
+    for ep in &policy.config().endpoints {
+        if ep.kind != "postgres" {
+            continue;
+        }
+        let Some(AttrValue::Str(listen)) = ep.attrs.get("listen") else {
+            continue;
+        };
+        let addr = listen
+            .parse::<SocketAddr>()
+            .map_err(|_| StartError::ListenAddr(listen.clone()))?;
+        out.push((ep.typed_name(), addr));
+    }
+    Ok(out)
 }
 
 /// Resolves on SIGINT or SIGTERM.

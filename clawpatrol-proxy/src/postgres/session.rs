@@ -1,0 +1,558 @@
+//! The authenticated phase of a Postgres session: every Query and Parse is decided before it
+//! is forwarded; upstream bytes are relayed unchanged, with the gateway's own answers slotted
+//! in at ReadyForQuery boundaries so the agent sees responses in request order.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use clawpatrol_core::audit::{record_extra, redact_text, AuditRecord};
+use clawpatrol_core::engine::frame_decision;
+use clawpatrol_core::facts::SqlFacts;
+use clawpatrol_core::{Action, Decision, Facts, Policy, Verdict};
+use clawpatrol_protocols::postgres::deny::SQLSTATE_INSUFFICIENT_PRIVILEGE;
+use clawpatrol_protocols::postgres::{
+    error_response, BackendMessage, Decoded, FrameScanner, FrontendDecoder, FrontendMessage,
+    ScanEvent, TransactionStatus, FUNCTION_CALL_DENY_REASON,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{BoxStream, SessionError};
+use crate::runtime::{now_ns, peer_ip, Shared};
+
+/// Deny reason of an `approve` outcome until the approval runtime exists.
+pub const APPROVAL_UNAVAILABLE: &str = "approval required but no approver runtime is configured";
+/// Deny reason of a Query/Parse/FunctionCall frame over the 1 MiB inspection cap.
+pub const OVERSIZE_REASON: &str =
+    "statement exceeds the 1 MiB inspection buffer and cannot be inspected; failing closed";
+/// Longest SQL summary stored in the audit `path` column, in bytes.
+const SUMMARY_CAP: usize = 200;
+/// Read buffer size of each leg.
+const READ_BUF: usize = 64 * 1024;
+
+/// What is known about an authenticated session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Endpoint typed name.
+    pub endpoint: String,
+    /// Upstream host.
+    pub host: String,
+    /// Agent profile.
+    pub profile: Option<String>,
+    /// Dispatched credential name.
+    pub credential: String,
+    /// `sql.database` of the session.
+    pub database: String,
+    /// The agent's address.
+    pub peer: SocketAddr,
+    /// Secret strings to redact from every audit field.
+    pub secrets: Vec<String>,
+}
+
+/// An audit row waiting for its statement to complete.
+struct Row {
+    rec: AuditRecord,
+    started: Instant,
+}
+
+/// One expected answer to the agent, in request order.
+enum Slot {
+    /// The upstream answers (up to its ReadyForQuery); `error` is sent just before that
+    /// ReadyForQuery (a denied Parse in a batch whose earlier messages were forwarded).
+    Upstream {
+        rows: Vec<Row>,
+        error: Option<String>,
+    },
+    /// The gateway answers: ErrorResponse 42501 + ReadyForQuery.
+    Synthetic { reason: String },
+}
+
+/// How the current oversize frame is handled.
+enum Oversize {
+    Forward,
+    Drop,
+    Deny(u8),
+}
+
+/// Decision state of one session (no I/O; the loop in [`run`] moves the bytes).
+struct Pump<'a> {
+    shared: &'a Shared,
+    info: &'a SessionInfo,
+    dec: FrontendDecoder,
+    scanner: FrameScanner,
+    events: Vec<ScanEvent>,
+    slots: VecDeque<Slot>,
+    status: u8,
+    batch_rows: Vec<Row>,
+    batch_forwarded: bool,
+    discard: Option<String>,
+    oversize: Option<Oversize>,
+    finishing: Vec<Row>,
+    up_out: Vec<u8>,
+    agent_out: Vec<u8>,
+    closing: bool,
+}
+
+/// Relays an authenticated session until either side closes or the agent terminates.
+pub async fn run(
+    shared: &Shared,
+    info: &SessionInfo,
+    agent: BoxStream,
+    dec: FrontendDecoder,
+    upstream: BoxStream,
+) -> Result<(), SessionError> {
+    let mut pump = Pump::new(shared, info, dec);
+    let (mut ar, mut aw) = tokio::io::split(agent);
+    let (mut ur, mut uw) = tokio::io::split(upstream);
+    let mut abuf = vec![0u8; READ_BUF];
+    let mut ubuf = vec![0u8; READ_BUF];
+    let result = async {
+        pump.on_agent(&[])?;
+        loop {
+            if !pump.up_out.is_empty() {
+                uw.write_all(&pump.up_out).await?;
+                pump.up_out.clear();
+            }
+            if !pump.agent_out.is_empty() {
+                aw.write_all(&pump.agent_out).await?;
+                pump.agent_out.clear();
+            }
+            if pump.closing {
+                let _ = uw.shutdown().await;
+                let _ = aw.shutdown().await;
+                return Ok(());
+            }
+            tokio::select! {
+                r = ar.read(&mut abuf) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    pump.on_agent(&abuf[..n])?;
+                }
+                r = ur.read(&mut ubuf) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    pump.on_upstream(&ubuf[..n])?;
+                }
+            }
+        }
+    }
+    .await;
+    if !pump.agent_out.is_empty() {
+        let _ = aw.write_all(&pump.agent_out).await;
+    }
+    pump.abandon();
+    result
+}
+
+impl<'a> Pump<'a> {
+    fn new(shared: &'a Shared, info: &'a SessionInfo, dec: FrontendDecoder) -> Pump<'a> {
+        Pump {
+            shared,
+            info,
+            dec,
+            scanner: FrameScanner::new(),
+            events: Vec::new(),
+            slots: VecDeque::new(),
+            status: b'I',
+            batch_rows: Vec::new(),
+            batch_forwarded: false,
+            discard: None,
+            oversize: None,
+            finishing: Vec::new(),
+            up_out: Vec::new(),
+            agent_out: Vec::new(),
+            closing: false,
+        }
+    }
+
+    /// Decodes and decides the agent's bytes.
+    fn on_agent(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.dec.feed(data);
+        while !self.closing {
+            match self.dec.next_frame().map_err(SessionError::Protocol)? {
+                None => break,
+                Some(item) => self.on_item(item)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn on_item(&mut self, item: Decoded<FrontendMessage>) -> Result<(), SessionError> {
+        match item {
+            Decoded::Message(m) => self.on_message(m),
+            Decoded::OversizeStart(h) => {
+                self.oversize = Some(match h.tag {
+                    b'Q' | b'P' | b'F' => Oversize::Deny(h.tag),
+                    _ if self.discard.is_some() => Oversize::Drop,
+                    tag => {
+                        self.up_out.push(tag);
+                        self.up_out.extend_from_slice(&h.len.to_be_bytes());
+                        if is_extended(tag) {
+                            self.batch_forwarded = true;
+                        }
+                        Oversize::Forward
+                    }
+                });
+                Ok(())
+            }
+            Decoded::OversizeChunk(bytes) => {
+                if matches!(self.oversize, Some(Oversize::Forward)) {
+                    self.up_out.extend_from_slice(&bytes);
+                }
+                Ok(())
+            }
+            Decoded::OversizeEnd => {
+                if let Some(Oversize::Deny(tag)) = self.oversize.take() {
+                    let mut a = self.action(String::new());
+                    a.truncated = true;
+                    let rec = self.record(&a, None, "deny", OVERSIZE_REASON);
+                    self.finish(Row {
+                        rec,
+                        started: Instant::now(),
+                    });
+                    if self.discard.is_none() {
+                        if tag == b'P' {
+                            self.discard = Some(OVERSIZE_REASON.to_string());
+                        } else {
+                            self.push_synthetic(OVERSIZE_REASON.to_string());
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn on_message(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
+        match m {
+            FrontendMessage::Sync => {
+                if let Some(reason) = self.discard.take() {
+                    if self.batch_forwarded {
+                        self.forward(&FrontendMessage::Sync)?;
+                        let rows = std::mem::take(&mut self.batch_rows);
+                        self.slots.push_back(Slot::Upstream {
+                            rows,
+                            error: Some(reason),
+                        });
+                    } else {
+                        self.push_synthetic(reason);
+                    }
+                } else {
+                    self.forward(&FrontendMessage::Sync)?;
+                    let rows = std::mem::take(&mut self.batch_rows);
+                    self.slots.push_back(Slot::Upstream { rows, error: None });
+                }
+                self.batch_forwarded = false;
+                Ok(())
+            }
+            FrontendMessage::Terminate => {
+                self.forward(&FrontendMessage::Terminate)?;
+                self.closing = true;
+                Ok(())
+            }
+            _ if self.discard.is_some() => Ok(()),
+            FrontendMessage::Query(sql) => self.gate(FrontendMessage::Query(sql)),
+            m @ FrontendMessage::Parse { .. } => self.gate(m),
+            FrontendMessage::FunctionCall { function, .. } => {
+                let a = self.action(format!("-- FunctionCall oid {function}"));
+                let mut rec = self.record(&a, None, "deny", FUNCTION_CALL_DENY_REASON);
+                rec.method = "function_call".to_string();
+                self.finish(Row {
+                    rec,
+                    started: Instant::now(),
+                });
+                self.push_synthetic(FUNCTION_CALL_DENY_REASON.to_string());
+                Ok(())
+            }
+            m => {
+                if m.tag().is_some_and(is_extended) {
+                    self.batch_forwarded = true;
+                }
+                self.forward(&m)
+            }
+        }
+    }
+
+    /// Decides a Query or Parse message and forwards it, or answers with a deny.
+    fn gate(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
+        let (sql, is_parse) = match &m {
+            FrontendMessage::Query(q) => (q.clone(), false),
+            FrontendMessage::Parse { query, .. } => (query.clone(), true),
+            _ => return self.forward(&m),
+        };
+        let policy = self.shared.policy.load_full();
+        let base = self.action(sql);
+        let actions = policy.sql_text_actions(&base).unwrap_or_default();
+        let decisions: Vec<Decision> = actions
+            .iter()
+            .map(|a| policy.decide_fail_closed(a))
+            .collect();
+        let frame = frame_decision(&decisions);
+        let deny_reason = match frame.map(|d| &d.verdict) {
+            None | Some(Verdict::Allow) | Some(Verdict::Passthrough) => None,
+            Some(Verdict::Deny) => frame.map(|d| d.agent_reason().to_string()),
+            Some(Verdict::Approve(_)) => Some(APPROVAL_UNAVAILABLE.to_string()),
+        };
+        if let Some(d) = frame {
+            if let Some(detail) = &d.log_detail {
+                tracing::info!(
+                    rule = d.rule.as_deref().unwrap_or(""),
+                    detail = %redact_text(detail, &self.info.secrets),
+                    "rule unevaluable"
+                );
+            }
+        }
+        match deny_reason {
+            None => {
+                let rows: Vec<Row> = actions
+                    .iter()
+                    .zip(&decisions)
+                    .map(|(a, d)| Row {
+                        rec: self.record_with(&policy, a, Some(d), "allow", ""),
+                        started: Instant::now(),
+                    })
+                    .collect();
+                self.forward(&m)?;
+                if is_parse {
+                    self.batch_rows.extend(rows);
+                    self.batch_forwarded = true;
+                } else {
+                    self.slots.push_back(Slot::Upstream { rows, error: None });
+                }
+            }
+            Some(reason) => {
+                let (i, d) = decisions
+                    .iter()
+                    .enumerate()
+                    .find(|(_, d)| !matches!(d.verdict, Verdict::Allow | Verdict::Passthrough))
+                    .unwrap_or((0, &decisions[0]));
+                let outcome = if matches!(d.verdict, Verdict::Approve(_)) {
+                    "denied"
+                } else {
+                    "deny"
+                };
+                let rec = self.record_with(&policy, &actions[i], Some(d), outcome, &reason);
+                self.finish(Row {
+                    rec,
+                    started: Instant::now(),
+                });
+                if is_parse {
+                    self.discard = Some(reason);
+                } else {
+                    self.push_synthetic(reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, m: &FrontendMessage) -> Result<(), SessionError> {
+        m.encode(&mut self.up_out).map_err(SessionError::Protocol)
+    }
+
+    /// Answers a denied frame now, or after the upstream answers still owed to the agent.
+    fn push_synthetic(&mut self, reason: String) {
+        if self.slots.is_empty() {
+            self.write_deny(&reason);
+        } else {
+            self.slots.push_back(Slot::Synthetic { reason });
+        }
+    }
+
+    fn write_deny(&mut self, reason: &str) {
+        self.write_error(reason);
+        let status = match self.status {
+            b'T' => TransactionStatus::InTransaction,
+            b'E' => TransactionStatus::Failed,
+            _ => TransactionStatus::Idle,
+        };
+        // Infallible: a one-byte message.
+        let _ = BackendMessage::ReadyForQuery(status).encode(&mut self.agent_out);
+    }
+
+    fn write_error(&mut self, reason: &str) {
+        // Infallible: NULs are removed by `error_response` and the reason is small.
+        let _ = error_response("ERROR", SQLSTATE_INSUFFICIENT_PRIVILEGE, reason)
+            .encode(&mut self.agent_out);
+    }
+
+    /// Relays upstream bytes, inserting the gateway's answers at ReadyForQuery boundaries.
+    fn on_upstream(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.events.clear();
+        self.scanner
+            .scan(data, &mut self.events)
+            .map_err(SessionError::Protocol)?;
+        let mut last = 0;
+        for i in 0..self.events.len() {
+            match self.events[i] {
+                ScanEvent::ReadyStart(off) => {
+                    self.agent_out.extend_from_slice(&data[last..off]);
+                    last = off;
+                    match self.slots.pop_front() {
+                        Some(Slot::Upstream { rows, error }) => {
+                            if let Some(reason) = error {
+                                self.write_error(&reason);
+                            }
+                            self.finishing = rows;
+                        }
+                        Some(s @ Slot::Synthetic { .. }) => {
+                            tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
+                            self.slots.push_front(s);
+                        }
+                        None => {}
+                    }
+                }
+                ScanEvent::ReadyEnd { end, status } => {
+                    self.agent_out.extend_from_slice(&data[last..end]);
+                    last = end;
+                    self.status = status;
+                    for row in std::mem::take(&mut self.finishing) {
+                        self.finish(row);
+                    }
+                    while matches!(self.slots.front(), Some(Slot::Synthetic { .. })) {
+                        if let Some(Slot::Synthetic { reason }) = self.slots.pop_front() {
+                            self.write_deny(&reason);
+                        }
+                    }
+                }
+            }
+        }
+        self.agent_out.extend_from_slice(&data[last..]);
+        Ok(())
+    }
+
+    /// Writes the rows of statements whose answer never arrived (the session ended).
+    fn abandon(&mut self) {
+        let mut rows = std::mem::take(&mut self.finishing);
+        rows.append(&mut self.batch_rows);
+        for s in std::mem::take(&mut self.slots) {
+            if let Slot::Upstream { rows: r, .. } = s {
+                rows.extend(r);
+            }
+        }
+        for row in rows {
+            self.finish(row);
+        }
+    }
+
+    /// The SQL action of `statement` in this session.
+    fn action(&self, statement: String) -> Action {
+        let mut a = Action::new(Facts::Sql(SqlFacts {
+            statement,
+            database: self.info.database.clone(),
+            ..SqlFacts::default()
+        }))
+        .with_host(self.info.host.clone())
+        .with_credential(self.info.credential.clone());
+        a.endpoint = Some(self.info.endpoint.clone());
+        a.peer_ip = peer_ip(&self.info.peer);
+        a
+    }
+
+    fn record(&self, a: &Action, d: Option<&Decision>, outcome: &str, reason: &str) -> AuditRecord {
+        let policy = self.shared.policy.load_full();
+        self.record_with(&policy, a, d, outcome, reason)
+    }
+
+    /// An audit row for one statement (redacted).
+    fn record_with(
+        &self,
+        policy: &Policy,
+        a: &Action,
+        d: Option<&Decision>,
+        outcome: &str,
+        reason: &str,
+    ) -> AuditRecord {
+        let secrets = &self.info.secrets;
+        let (method, statement) = match &a.facts {
+            Facts::Sql(s) if !s.verb.is_empty() => (s.verb.clone(), s.statement.as_str()),
+            Facts::Sql(s) if a.truncated => ("truncated".to_string(), s.statement.as_str()),
+            Facts::Sql(s) if a.unparseable => ("unparseable".to_string(), s.statement.as_str()),
+            Facts::Sql(s) => ("sql".to_string(), s.statement.as_str()),
+            _ => ("sql".to_string(), ""),
+        };
+        AuditRecord {
+            action_id: uuid::Uuid::now_v7().to_string(),
+            ts_ns: now_ns(),
+            mode: "pg".to_string(),
+            family: "sql".to_string(),
+            agent_ip: peer_ip(&self.info.peer),
+            profile: self.info.profile.clone(),
+            host: self.info.host.clone(),
+            method,
+            path: summary(&redact_text(statement, secrets)),
+            action: outcome.to_string(),
+            reason: redact_text(reason, secrets),
+            extra: record_extra(a, secrets, Shared::body_storage(policy)),
+            endpoint: Some(self.info.endpoint.clone()),
+            rule: d.and_then(|d| d.rule.as_deref().map(str::to_string)),
+            credential: Some(self.info.credential.clone()),
+            ..AuditRecord::default()
+        }
+    }
+
+    fn finish(&self, row: Row) {
+        let mut rec = row.rec;
+        rec.ms = u64::try_from(row.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            action = %rec.action,
+            verb = %rec.method,
+            endpoint = rec.endpoint.as_deref().unwrap_or(""),
+            database = %self.info.database,
+            rule = rec.rule.as_deref().unwrap_or(""),
+            credential = rec.credential.as_deref().unwrap_or(""),
+            reason = %rec.reason,
+            ms = rec.ms,
+            "statement"
+        );
+        self.shared.audit.record(rec);
+    }
+}
+
+/// Extended-protocol messages that are answered only at the next Sync.
+fn is_extended(tag: u8) -> bool {
+    matches!(tag, b'P' | b'B' | b'D' | b'E' | b'C' | b'H')
+}
+
+/// A one-line summary of a statement: whitespace collapsed, cut at [`SUMMARY_CAP`] bytes.
+fn summary(statement: &str) -> String {
+    let mut out = String::new();
+    for word in statement.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() > SUMMARY_CAP {
+            break;
+        }
+    }
+    if out.len() > SUMMARY_CAP {
+        let mut end = SUMMARY_CAP;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn summary_collapses_and_cuts() {
+        assert_eq!(summary("SELECT  1\n FROM\tt"), "SELECT 1 FROM t");
+        let long = "é".repeat(300);
+        let s = summary(&long);
+        assert!(s.len() <= SUMMARY_CAP_PLUS);
+        assert!(s.ends_with('…'));
+    }
+
+    const SUMMARY_CAP_PLUS: usize = super::SUMMARY_CAP + 3;
+}

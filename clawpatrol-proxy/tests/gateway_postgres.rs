@@ -1,0 +1,402 @@
+//! The Postgres gateway end to end: a real PostgreSQL 15 started by the harness, real psql
+//! (simple protocol) and tokio-postgres (extended protocol), auth offload with SCRAM and MD5,
+//! per-statement gating, audit, hot reload.
+
+mod support_pg;
+
+use std::path::Path;
+
+use support_pg::*;
+
+const PLACEHOLDER_USER: &str = "ph_agent_user";
+
+fn policy(pg_port: u16, gw_port: u16, md5_port: u16, extra: &str) -> String {
+    let tls_port = gw_port.wrapping_add(1);
+    format!(
+        r##"schema_version = 1
+
+endpoint "postgres" "db" {{
+  host    = "127.0.0.1:{pg_port}"
+  sslmode = "disable"
+  listen  = "127.0.0.1:{gw_port}"
+}}
+
+endpoint "postgres" "dbtls" {{
+  host      = "127.0.0.1:{pg_port}"
+  sslmode   = "disable"
+  listen    = "127.0.0.1:{tls_port}"
+  agent_tls = true
+}}
+
+endpoint "postgres" "dbmd5" {{
+  host    = "127.0.0.1:{pg_port}"
+  sslmode = "prefer"
+  listen  = "127.0.0.1:{md5_port}"
+}}
+
+credential "postgres_credential" "app" {{
+  endpoints = [postgres.db, postgres.dbtls]
+  user     = "app"
+}}
+
+credential "postgres_credential" "appmd5" {{
+  endpoint = postgres.dbmd5
+  user     = "app_md5"
+}}
+
+approver "human_approver" "ops" {{
+  channel = "#ops"
+  timeout = 300
+}}
+
+profile "dev" {{
+  credentials = [postgres_credential.app, postgres_credential.appmd5]
+}}
+
+rule "no-ddl" {{
+  endpoints = [postgres.db, postgres.dbmd5]
+  priority  = 100
+  condition = "sql.verb in ['drop', 'create', 'alter', 'truncate']"
+  verdict   = "deny"
+  reason    = "schema changes land via migrations"
+}}
+
+rule "no-delete" {{
+  endpoints = [postgres.db, postgres.dbmd5]
+  condition = "sql.verb == 'delete'"
+  verdict   = "deny"
+  reason    = "deletes are not allowed"
+}}
+
+rule "no-files" {{
+  endpoints = [postgres.db, postgres.dbmd5]
+  condition = "'pg_read_file' in sql.functions"
+  verdict   = "deny"
+  reason    = "filesystem functions are blocked"
+}}
+
+rule "secrets-need-approval" {{
+  endpoints = [postgres.db, postgres.dbmd5]
+  condition = "'secrets' in sql.tables"
+  approve   = [human_approver.ops]
+}}
+{extra}
+"##
+    )
+}
+
+struct Setup {
+    pg: PgServer,
+    gw: PgGateway,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    pg_port: u16,
+    gw_port: u16,
+    md5_port: u16,
+}
+
+fn setup() -> Setup {
+    let pg = PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw_port, md5_port) = (free_port(), free_port());
+    let config = dir.path().join("policy.hcl");
+    std::fs::write(&config, policy(pg.port, gw_port, md5_port, "")).unwrap();
+    let gw = PgGateway::start(
+        &config,
+        dir.path(),
+        &[
+            ("CLAWPATROL_SECRET_APP", SCRAM_PASSWORD),
+            ("CLAWPATROL_SECRET_APPMD5", MD5_PASSWORD),
+        ],
+    );
+    Setup {
+        pg_port: pg.port,
+        pg,
+        gw,
+        _dir: dir,
+        config,
+        gw_port,
+        md5_port,
+    }
+}
+
+fn audit_rows(state: &Path) -> Vec<(String, String, String, String)> {
+    let db = rusqlite::Connection::open(state.join("clawpatrol.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT method, path, action, reason FROM actions ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn wait_audit(state: &Path, n: usize) -> Vec<(String, String, String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = audit_rows(state);
+        if rows.len() >= n || std::time::Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn psql_statements_are_gated_and_secrets_stay_in_the_gateway() {
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let script = "\
+SELECT name FROM t ORDER BY id;
+DROP TABLE t;
+SELECT 'still-open' AS marker;
+SELECT 1\\; DROP TABLE t;
+WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT count(*) FROM d;
+DO $$ BEGIN DROP TABLE t; END $$;
+SELECT pg_read_file('/etc/passwd');
+SELEC broken syntax;
+SELECT * FROM secrets;
+SELECT usename FROM pg_stat_activity WHERE pid = pg_backend_pid();
+SELECT count(*) FROM t;
+\\copy (SELECT id, name FROM t ORDER BY id) TO STDOUT
+";
+    let (out, err) = psql(port, PLACEHOLDER_USER, "appdb", script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "alpha",
+            "beta",
+            "gamma",
+            "still-open",
+            "app",
+            "3",
+            "1\talpha",
+            "2\tbeta",
+            "3\tgamma"
+        ],
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 7, "stderr:\n{err}");
+    assert!(errors[0].contains("schema changes land via migrations"));
+    assert!(errors[1].contains("schema changes land via migrations"));
+    assert!(errors[2].contains("deletes are not allowed"));
+    assert!(errors[3].contains("schema changes land via migrations"));
+    assert!(errors[4].contains("filesystem functions are blocked"));
+    assert!(errors[5].contains("unparseable"), "{}", errors[5]);
+    assert!(errors[6].contains("approval required but no approver runtime is configured"));
+    // The table survived and nothing was deleted.
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+
+    // COPY in through the gateway.
+    let (out, err) = psql(
+        port,
+        PLACEHOLDER_USER,
+        "appdb",
+        "\\copy audit_log FROM STDIN\n2\tcopied\n3\tcopied too\n\\.\nSELECT count(*) FROM audit_log;\n",
+    );
+    assert_eq!(out.trim(), "COPY 2\n3", "stderr:\n{err}");
+
+    // SQLSTATE of a denial.
+    let (_, err) = psql(
+        port,
+        PLACEHOLDER_USER,
+        "appdb",
+        "\\set VERBOSITY verbose\nDROP TABLE t;\n",
+    );
+    assert!(err.contains("42501"), "{err}");
+
+    // agent_tls: the agent's SSLRequest is answered with TLS from a minted leaf.
+    let (out, err) = psql(
+        s.gw.port("postgres.dbtls"),
+        PLACEHOLDER_USER,
+        "appdb",
+        "\\conninfo\nSELECT count(*) FROM t;\n",
+    );
+    assert!(
+        out.contains("SSL connection"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(out.trim_end().ends_with('3'), "{out}");
+
+    // MD5 upstream auth, through the sslmode=prefer probe.
+    let (out, err) = psql(
+        s.gw.port("postgres.dbmd5"),
+        "whoever",
+        "appdb",
+        "SELECT current_user, count(*) FROM t;\n",
+    );
+    assert_eq!(out.trim(), "app_md5|3", "stderr:\n{err}");
+
+    // The placeholder never reached the server; the real password never left the gateway.
+    let server_log = s.pg.log_text();
+    assert!(server_log.contains("user=app "), "{server_log}");
+    assert!(!server_log.contains(PLACEHOLDER_USER));
+    assert!(!out.contains(SCRAM_PASSWORD) && !err.contains(SCRAM_PASSWORD));
+    let rows = wait_audit(&s.gw.state, 10);
+    assert!(rows
+        .iter()
+        .any(|r| r.0 == "drop" && r.2 == "deny" && r.3.contains("migrations")));
+    assert!(rows.iter().any(|r| r.0 == "connect" && r.2 == "allow"));
+    assert!(rows
+        .iter()
+        .any(|r| r.0 == "select" && r.1.starts_with("SELECT name FROM t") && r.2 == "allow"));
+    for secret in [SCRAM_PASSWORD, MD5_PASSWORD] {
+        let hits = files_containing(&s.gw.state, secret.as_bytes());
+        assert!(hits.is_empty(), "secret found in {hits:?}");
+        assert!(!s.gw.log_text().contains(secret));
+    }
+    let _ = (s.pg_port, s.gw_port, s.md5_port);
+}
+
+#[test]
+fn login_failures_are_fatal_28000() {
+    let s = setup();
+    // Let the config watcher take its first snapshot before the edit.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Wrong real password: the upstream refuses, the agent gets FATAL 28000.
+    std::fs::write(
+        &s.config,
+        policy(s.pg_port, s.gw_port, s.md5_port, "").replace("\"app_md5\"", "\"no_such_role\""),
+    )
+    .unwrap();
+    s.gw.wait_log("config reloaded", 1);
+    let (_, err) = psql(
+        s.gw.port("postgres.dbmd5"),
+        "x",
+        "appdb",
+        "\\set VERBOSITY verbose\nSELECT 1;\n",
+    );
+    assert!(
+        err.contains("FATAL:  clawpatrol: the server refused the login"),
+        "{err}"
+    );
+    assert!(!err.contains(MD5_PASSWORD));
+    // The SQLSTATE is 28000, and nothing of the secret reaches the agent.
+    let port = s.gw.port("postgres.dbmd5");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable"),
+            tokio_postgres::NoTls,
+        ))
+        .err()
+        .expect("login must fail");
+    let db = err.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "28000");
+    assert_eq!(db.severity(), "FATAL");
+    assert!(!db.message().contains(MD5_PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_protocol_reload_and_denied_parse() {
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let conn_str =
+        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
+    let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+
+    // Prepared statements with parameters.
+    let stmt = client
+        .prepare("SELECT name FROM t WHERE id = $1")
+        .await
+        .unwrap();
+    let row = client.query_one(&stmt, &[&2i32]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "beta");
+
+    // A denied Parse: exactly one error, and the connection stays usable.
+    let err = client.prepare("DROP TABLE t").await.unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "42501");
+    assert!(db.message().contains("migrations"));
+    let row = client.query_one(&stmt, &[&3i32]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "gamma");
+
+    // Pipelining: concurrent queries on one connection, one of them denied.
+    let (a, b, c) = tokio::join!(
+        client.query_one("SELECT count(*) FROM t", &[]),
+        client.query("DELETE FROM t WHERE id = $1", &[&1i32]),
+        client.query_one("SELECT max(id) FROM t", &[]),
+    );
+    assert_eq!(a.unwrap().get::<_, i64>(0), 3);
+    assert_eq!(b.unwrap_err().as_db_error().unwrap().code().code(), "42501");
+    assert_eq!(c.unwrap().get::<_, i32>(0), 3);
+
+    // A frame over the 1 MiB inspection cap fails closed; the session goes on.
+    let huge = format!("SELECT '{}'", "x".repeat(1_100_000));
+    let err = client.simple_query(&huge).await.unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "42501");
+    assert!(db.message().contains("1 MiB"), "{}", db.message());
+    assert_eq!(
+        client
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        3
+    );
+
+    // CancelRequest reaches the upstream backend behind the key the agent was given.
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    let started = std::time::Instant::now();
+    let err = client
+        .simple_query("SELECT pg_sleep(20)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "57014", "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    canceller.await.unwrap().unwrap();
+
+    // Transactions keep working across a denial.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute("INSERT INTO audit_log VALUES ($1, $2)", &[&9i32, &"tx"])
+        .await
+        .unwrap();
+    assert!(client.batch_execute("TRUNCATE audit_log").await.is_err());
+    client.batch_execute("COMMIT").await.unwrap();
+
+    // A reload changes the verdict for the next statement of this open session.
+    let rows = client.simple_query("SELECT id FROM t").await.unwrap();
+    assert!(rows.len() > 1);
+    let extra = r#"
+rule "no-reads-of-t" {
+  endpoint  = postgres.db
+  priority  = 200
+  condition = "sql.verb == 'select' && 't' in sql.tables"
+  verdict   = "deny"
+  reason    = "t is closed for reading"
+}
+"#;
+    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
+    s.gw.wait_log("config reloaded", 1);
+    let err = client.simple_query("SELECT id FROM t").await.unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("closed for reading"),
+        "{err:?}"
+    );
+    let err = client.query_one(&stmt, &[&2i32]).await;
+    // The statement was prepared before the reload; Bind/Execute are not re-decided.
+    assert!(err.is_ok());
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM audit_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+}

@@ -1,0 +1,349 @@
+//! Test harness for the Postgres gateway: a real PostgreSQL 15 started with `initdb`/`pg_ctl`
+//! as the `postgres` user in a temp directory, `psql`, and the gateway binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where Debian's postgresql-15 puts its server binaries (not on PATH).
+pub const PG15_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The server binaries: `CLAWPATROL_PG_BIN`, else PostgreSQL 15's, else the newest installed.
+pub fn pg_bin() -> String {
+    if let Ok(p) = std::env::var("CLAWPATROL_PG_BIN") {
+        return p;
+    }
+    if Path::new(PG15_BIN).join("initdb").exists() {
+        return PG15_BIN.to_string();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    found.retain(|p| p.join("initdb").exists());
+    found.sort();
+    found
+        .pop()
+        .map(|p| p.display().to_string())
+        .expect("PostgreSQL server binaries not found; run scripts/install-deps.sh")
+}
+
+/// Password of the SCRAM role `app` (only the gateway knows it).
+pub const SCRAM_PASSWORD: &str = "real-scram-pw-4f9e1c77";
+/// Password of the MD5 role `app_md5`.
+pub const MD5_PASSWORD: &str = "real-md5-pw-a81b3d02";
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running PostgreSQL 15 on a random loopback port.
+pub struct PgServer {
+    pub dir: PathBuf,
+    pub port: u16,
+    _tmp: tempfile::TempDir,
+}
+
+fn run_as_postgres(args: &[&str]) -> Output {
+    let out = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .output()
+        .expect("runuser");
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl PgServer {
+    /// initdb, configure (SCRAM by default, an MD5 role), start, and create the test roles,
+    /// database and tables.
+    pub fn start() -> PgServer {
+        let tmp = tempfile::Builder::new().prefix("cp-pg").tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = dir.join("data");
+        std::fs::create_dir(&data).unwrap();
+        let st = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let initdb = format!("{}/initdb", pg_bin());
+        run_as_postgres(&[
+            &initdb,
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
+        let port = free_port();
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             password_encryption = 'scram-sha-256'\nlog_connections = on\nfsync = off\n",
+            dir.display()
+        );
+        append(&data.join("postgresql.conf"), &conf);
+        let hba = "local all all trust\nhost all app_md5 127.0.0.1/32 md5\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n";
+        write_as_postgres(&data.join("pg_hba.conf"), hba);
+        let pg_ctl = format!("{}/pg_ctl", pg_bin());
+        let log = dir.join("server.log");
+        run_as_postgres(&[
+            &pg_ctl,
+            "-D",
+            data.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+        let s = PgServer {
+            dir,
+            port,
+            _tmp: tmp,
+        };
+        s.admin(
+            "postgres",
+            &format!(
+                "CREATE ROLE app LOGIN PASSWORD '{SCRAM_PASSWORD}';\n\
+                 SET password_encryption = 'md5';\n\
+                 CREATE ROLE app_md5 LOGIN PASSWORD '{MD5_PASSWORD}';\n\
+                 CREATE DATABASE appdb OWNER app;"
+            ),
+        );
+        s.admin(
+            "appdb",
+            "SET ROLE app;\n\
+             CREATE TABLE t (id int PRIMARY KEY, name text);\n\
+             INSERT INTO t VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma');\n\
+             CREATE TABLE secrets (id int, value text);\n\
+             CREATE TABLE audit_log (id int, note text);\n\
+             INSERT INTO audit_log VALUES (1, 'x');\n\
+             GRANT SELECT ON t TO app_md5;",
+        );
+        s
+    }
+
+    /// Runs SQL as the superuser over the unix socket; returns stdout.
+    pub fn admin(&self, db: &str, sql: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("runuser")
+            .args(["-u", "postgres", "--", "psql", "-X", "-q", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1"])
+            .arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{sql}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "admin sql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The server log.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let pg_ctl = format!("{}/pg_ctl", pg_bin());
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", &pg_ctl, "-D"])
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    let mut cur = std::fs::read_to_string(path).unwrap();
+    cur.push_str(text);
+    write_as_postgres(path, &cur);
+}
+
+fn write_as_postgres(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let st = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// The gateway binary with its postgres listeners.
+pub struct PgGateway {
+    child: Option<Child>,
+    pub state: PathBuf,
+    pub log: PathBuf,
+    pub listeners: Vec<(String, u16)>,
+}
+
+impl PgGateway {
+    /// Starts `clawpatrol gateway config` and waits for its postgres listeners.
+    pub fn start(config: &Path, dir: &Path, env: &[(&str, &str)]) -> PgGateway {
+        let state = dir.join("state");
+        let log = dir.join("gateway.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clawpatrol"));
+        cmd.arg("gateway")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--proxy-listen", "127.0.0.1:0"])
+            .args(["--transparent-listen", "127.0.0.1:0"])
+            .args(["--reload-poll-ms", "100"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start gateway");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut listeners = Vec::new();
+        let mut ready = false;
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(rest) = line.strip_prefix("postgres ") {
+                let (name, addr) = rest.split_once(" listening on ").unwrap();
+                let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+                listeners.push((name.to_string(), port));
+            } else if line.starts_with("audit database ") {
+                ready = true;
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        if !ready {
+            panic!(
+                "gateway did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        PgGateway {
+            child: Some(child),
+            state,
+            log,
+            listeners,
+        }
+    }
+
+    /// The port of the listener of `endpoint` (typed name).
+    pub fn port(&self, endpoint: &str) -> u16 {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == endpoint)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no listener for {endpoint}: {:?}", self.listeners))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle` `count` times.
+    pub fn wait_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.log_text().matches(needle).count() >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("log never showed {needle:?} x{count}:\n{}", self.log_text());
+    }
+}
+
+impl Drop for PgGateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs psql against the gateway as the agent would (placeholder user, no password), with
+/// `input` on stdin; returns (stdout, stderr).
+pub fn psql(port: u16, user: &str, db: &str, input: &str) -> (String, String) {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .arg("-X")
+        .args(["-A", "-t"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user={user} dbname={db} sslmode=prefer connect_timeout=10"
+        ))
+        .env("PGPASSWORD", "placeholder-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}
