@@ -46,7 +46,12 @@ credential "postgres_credential" "appmd5" {{
 
 approver "human_approver" "ops" {{
   channel = "#ops"
-  timeout = 300
+  timeout = 1
+}}
+
+approver "human_approver" "desk" {{
+  channel = "#desk"
+  timeout = 60
 }}
 
 profile "dev" {{
@@ -73,6 +78,13 @@ rule "no-files" {{
   condition = "'pg_read_file' in sql.functions"
   verdict   = "deny"
   reason    = "filesystem functions are blocked"
+}}
+
+rule "updates-need-approval" {{
+  endpoints = [postgres.db, postgres.dbmd5]
+  condition = "sql.verb == 'update'"
+  approve   = [human_approver.desk]
+  reason    = "updates need the desk"
 }}
 
 rule "secrets-need-approval" {{
@@ -185,7 +197,11 @@ SELECT count(*) FROM t;
     assert!(errors[3].contains("schema changes land via migrations"));
     assert!(errors[4].contains("filesystem functions are blocked"));
     assert!(errors[5].contains("unparseable"), "{}", errors[5]);
-    assert!(errors[6].contains("approval required but no approver runtime is configured"));
+    assert!(
+        errors[6].contains("approver \"ops\" timed out after 1s; upstream request was not sent"),
+        "{}",
+        errors[6]
+    );
     // The table survived and nothing was deleted.
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
@@ -399,4 +415,98 @@ rule "no-reads-of-t" {
         .unwrap()
         .get(0);
     assert_eq!(n, 2);
+}
+
+/// Waits until one approval is pending on the gateway and returns its id.
+fn pending_id(state: &Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_clawpatrol"))
+            .args(["approvals", "list", "--json", "--state-dir"])
+            .arg(state)
+            .output()
+            .unwrap();
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if let Some(p) = list.first() {
+            assert_eq!(p["approver"], "human_approver.desk");
+            assert_eq!(p["endpoint"], "postgres.db");
+            assert_eq!(p["method"], "update");
+            return p["id"].to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing pending");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn decide(state: &Path, args: &[&str]) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_clawpatrol"))
+        .arg("approvals")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn parked_psql_statements_are_released_or_denied_by_a_human() {
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let state = s.gw.state.clone();
+
+    // Approved: the statement reaches the server only after the decision.
+    let run = std::thread::spawn(move || {
+        psql(
+            port,
+            PLACEHOLDER_USER,
+            "appdb",
+            "UPDATE t SET name = 'approved' WHERE id = 1;\nSELECT 'after';\n",
+        )
+    });
+    let id = pending_id(&s.gw.state);
+    assert_eq!(
+        s.pg.admin("appdb", "SELECT name FROM t WHERE id = 1")
+            .trim(),
+        "alpha"
+    );
+    decide(&s.gw.state, &["approve", &id, "--by", "carol"]);
+    let (out, err) = run.join().unwrap();
+    assert!(out.contains("after"), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        s.pg.admin("appdb", "SELECT name FROM t WHERE id = 1")
+            .trim(),
+        "approved"
+    );
+
+    // Denied: the operator's reason reaches psql as 42501, the session goes on.
+    let run = std::thread::spawn(move || {
+        psql(
+            port,
+            PLACEHOLDER_USER,
+            "appdb",
+            "UPDATE t SET name = 'nope' WHERE id = 2;\nSELECT 'still-open';\n",
+        )
+    });
+    let id = pending_id(&state);
+    decide(&state, &["deny", &id, "--reason", "not during the freeze"]);
+    let (out, err) = run.join().unwrap();
+    assert!(err.contains("not during the freeze"), "{err}");
+    assert!(out.contains("still-open"), "{out}");
+    assert_eq!(
+        s.pg.admin("appdb", "SELECT name FROM t WHERE id = 2")
+            .trim(),
+        "beta"
+    );
+
+    let rows = wait_audit(&s.gw.state, 1);
+    assert!(
+        rows.iter().any(|r| r.0 == "update" && r.2 == "approved"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "update" && r.2 == "denied" && r.3 == "not during the freeze"),
+        "{rows:?}"
+    );
 }

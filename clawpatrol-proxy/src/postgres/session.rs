@@ -18,10 +18,9 @@ use clawpatrol_protocols::postgres::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{BoxStream, SessionError};
+use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
 use crate::runtime::{now_ns, peer_ip, Shared};
 
-/// Deny reason of an `approve` outcome until the approval runtime exists.
-pub const APPROVAL_UNAVAILABLE: &str = "approval required but no approver runtime is configured";
 /// Deny reason of a Query/Parse/FunctionCall frame over the 1 MiB inspection cap.
 pub const OVERSIZE_REASON: &str =
     "statement exceeds the 1 MiB inspection buffer and cannot be inspected; failing closed";
@@ -67,6 +66,43 @@ enum Slot {
     Synthetic { reason: String },
 }
 
+/// A Query or Parse frame with its statements and their decisions.
+struct Framed {
+    m: FrontendMessage,
+    is_parse: bool,
+    actions: Vec<Action>,
+    decisions: Vec<Decision>,
+}
+
+/// A frame parked until its approval chain decides.
+struct Awaiting {
+    frame: Framed,
+    chain: Vec<String>,
+}
+
+/// The statement that decided a frame: the first one not simply allowed.
+fn first_gated(decisions: &[Decision]) -> (usize, Option<&Decision>) {
+    decisions
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !matches!(d.verdict, Verdict::Allow | Verdict::Passthrough))
+        .map_or((0, decisions.first()), |(i, d)| (i, Some(d)))
+}
+
+/// Records who approved or denied on an audit row.
+fn mark_approval(rec: &mut AuditRecord, approval: Option<&ApprovalVerdict>) {
+    if let Some(v) = approval {
+        rec.approver = Some(v.approver.clone());
+        rec.approver_type = Some(v.approver_type.clone());
+        rec.approver_by = Some(v.by.clone()).filter(|b| !b.is_empty());
+        if v.cached {
+            if let serde_json::Value::Object(m) = &mut rec.extra {
+                m.insert("approval_cached".to_string(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+}
+
 /// How the current oversize frame is handled.
 enum Oversize {
     Forward,
@@ -91,6 +127,8 @@ struct Pump<'a> {
     up_out: Vec<u8>,
     agent_out: Vec<u8>,
     closing: bool,
+    /// A frame waiting for its approval chain; no further frame is read meanwhile.
+    awaiting: Option<Awaiting>,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -121,6 +159,16 @@ pub async fn run(
                 let _ = uw.shutdown().await;
                 let _ = aw.shutdown().await;
                 return Ok(());
+            }
+            if let Some(parked) = pump.awaiting.take() {
+                // Park the statement: nothing reaches the server before the chain allows.
+                // The agent's further frames wait in the socket (back-pressure).
+                let policy = shared.policy.load_full();
+                let req = pump.approval_request(&parked);
+                let verdict = run_chain(shared, &policy, &parked.chain, &req).await;
+                pump.resolve(parked, &verdict)?;
+                pump.on_agent(&[])?;
+                continue;
             }
             tokio::select! {
                 r = ar.read(&mut abuf) => {
@@ -166,13 +214,14 @@ impl<'a> Pump<'a> {
             up_out: Vec::new(),
             agent_out: Vec::new(),
             closing: false,
+            awaiting: None,
         }
     }
 
     /// Decodes and decides the agent's bytes.
     fn on_agent(&mut self, data: &[u8]) -> Result<(), SessionError> {
         self.dec.feed(data);
-        while !self.closing {
+        while !self.closing && self.awaiting.is_none() {
             match self.dec.next_frame().map_err(SessionError::Protocol)? {
                 None => break,
                 Some(item) => self.on_item(item)?,
@@ -277,7 +326,8 @@ impl<'a> Pump<'a> {
         }
     }
 
-    /// Decides a Query or Parse message and forwards it, or answers with a deny.
+    /// Decides a Query or Parse message and forwards it, answers with a deny, or parks it
+    /// for an approval chain (the run loop resolves it before reading further frames).
     fn gate(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
         let (sql, is_parse) = match &m {
             FrontendMessage::Query(q) => (q.clone(), false),
@@ -292,11 +342,6 @@ impl<'a> Pump<'a> {
             .map(|a| policy.decide_fail_closed(a))
             .collect();
         let frame = frame_decision(&decisions);
-        let deny_reason = match frame.map(|d| &d.verdict) {
-            None | Some(Verdict::Allow) | Some(Verdict::Passthrough) => None,
-            Some(Verdict::Deny) => frame.map(|d| d.agent_reason().to_string()),
-            Some(Verdict::Approve(_)) => Some(APPROVAL_UNAVAILABLE.to_string()),
-        };
         if let Some(d) = frame {
             if let Some(detail) = &d.log_detail {
                 tracing::info!(
@@ -306,48 +351,130 @@ impl<'a> Pump<'a> {
                 );
             }
         }
-        match deny_reason {
-            None => {
-                let rows: Vec<Row> = actions
-                    .iter()
-                    .zip(&decisions)
-                    .map(|(a, d)| Row {
-                        rec: self.record_with(&policy, a, Some(d), "allow", ""),
-                        started: Instant::now(),
-                    })
-                    .collect();
-                self.forward(&m)?;
-                if is_parse {
-                    self.batch_rows.extend(rows);
-                    self.batch_forwarded = true;
-                } else {
-                    self.slots.push_back(Slot::Upstream { rows, error: None });
-                }
+        let frame = Framed {
+            m,
+            is_parse,
+            actions,
+            decisions,
+        };
+        match frame_decision(&frame.decisions).map(|d| d.verdict.clone()) {
+            None | Some(Verdict::Allow) | Some(Verdict::Passthrough) => {
+                self.allow_frame(&policy, frame, None)
             }
-            Some(reason) => {
-                let (i, d) = decisions
-                    .iter()
-                    .enumerate()
-                    .find(|(_, d)| !matches!(d.verdict, Verdict::Allow | Verdict::Passthrough))
-                    .unwrap_or((0, &decisions[0]));
-                let outcome = if matches!(d.verdict, Verdict::Approve(_)) {
-                    "denied"
-                } else {
-                    "deny"
-                };
-                let rec = self.record_with(&policy, &actions[i], Some(d), outcome, &reason);
-                self.finish(Row {
-                    rec,
-                    started: Instant::now(),
-                });
-                if is_parse {
-                    self.discard = Some(reason);
-                } else {
-                    self.push_synthetic(reason);
-                }
+            Some(Verdict::Deny) => {
+                let reason = frame_decision(&frame.decisions)
+                    .map(|d| d.agent_reason().to_string())
+                    .unwrap_or_default();
+                self.deny_frame(&policy, &frame, "deny", &reason, None);
+                Ok(())
+            }
+            Some(Verdict::Approve(chain)) => {
+                self.awaiting = Some(Awaiting { frame, chain });
+                Ok(())
             }
         }
+    }
+
+    /// Applies an approval chain's verdict to the parked frame.
+    fn resolve(&mut self, parked: Awaiting, v: &ApprovalVerdict) -> Result<(), SessionError> {
+        let policy = self.shared.policy.load_full();
+        if v.allow {
+            self.allow_frame(&policy, parked.frame, Some(v))
+        } else {
+            self.deny_frame(&policy, &parked.frame, "denied", &v.reason, Some(v));
+            Ok(())
+        }
+    }
+
+    /// What the approvers of a parked frame are told (reference §5.1).
+    fn approval_request(&self, parked: &Awaiting) -> ApprovalRequest {
+        let (i, d) = first_gated(&parked.frame.decisions);
+        let action = parked
+            .frame
+            .actions
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| self.action(String::new()));
+        let mut redacted = action.clone();
+        clawpatrol_core::audit::redact_action(&mut redacted, &self.info.secrets);
+        let (verb, summary) = match &action.facts {
+            Facts::Sql(f) => (f.verb.clone(), summary(&f.statement)),
+            _ => (String::new(), String::new()),
+        };
+        ApprovalRequest {
+            approver: String::new(),
+            endpoint: self.info.endpoint.clone(),
+            rule: d.and_then(|d| d.rule.as_deref().map(str::to_string)),
+            rule_reason: d.map(|d| d.reason.clone()).unwrap_or_default(),
+            action: redacted,
+            profile: self.info.profile.clone(),
+            agent_ip: peer_ip(&self.info.peer),
+            method: verb,
+            host: self.info.host.clone(),
+            path: redact_text(&summary, &self.info.secrets),
+            user_agent: None,
+            body_sample: String::new(),
+        }
+    }
+
+    /// Forwards an allowed (or approved) frame and queues its audit rows.
+    fn allow_frame(
+        &mut self,
+        policy: &Policy,
+        frame: Framed,
+        approval: Option<&ApprovalVerdict>,
+    ) -> Result<(), SessionError> {
+        let outcome = if approval.is_some() {
+            "approved"
+        } else {
+            "allow"
+        };
+        let rows: Vec<Row> = frame
+            .actions
+            .iter()
+            .zip(&frame.decisions)
+            .map(|(a, d)| {
+                let mut rec = self.record_with(policy, a, Some(d), outcome, "");
+                mark_approval(&mut rec, approval);
+                Row {
+                    rec,
+                    started: Instant::now(),
+                }
+            })
+            .collect();
+        self.forward(&frame.m)?;
+        if frame.is_parse {
+            self.batch_rows.extend(rows);
+            self.batch_forwarded = true;
+        } else {
+            self.slots.push_back(Slot::Upstream { rows, error: None });
+        }
         Ok(())
+    }
+
+    /// Answers a denied frame (one audit row, for the statement that caused the deny).
+    fn deny_frame(
+        &mut self,
+        policy: &Policy,
+        frame: &Framed,
+        outcome: &str,
+        reason: &str,
+        approval: Option<&ApprovalVerdict>,
+    ) {
+        let (i, d) = first_gated(&frame.decisions);
+        if let Some(a) = frame.actions.get(i) {
+            let mut rec = self.record_with(policy, a, d, outcome, reason);
+            mark_approval(&mut rec, approval);
+            self.finish(Row {
+                rec,
+                started: Instant::now(),
+            });
+        }
+        if frame.is_parse {
+            self.discard = Some(reason.to_string());
+        } else {
+            self.push_synthetic(reason.to_string());
+        }
     }
 
     fn forward(&mut self, m: &FrontendMessage) -> Result<(), SessionError> {

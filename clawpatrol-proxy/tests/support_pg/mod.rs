@@ -225,6 +225,7 @@ impl PgGateway {
             .arg(&state)
             .args(["--proxy-listen", "127.0.0.1:0"])
             .args(["--transparent-listen", "127.0.0.1:0"])
+            .args(["--management-listen", "127.0.0.1:0"])
             .args(["--reload-poll-ms", "100"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
