@@ -313,6 +313,19 @@ pub(crate) fn approver(ctx: &mut Ctx<'_>, pb: &PolicyBlock<'_>) -> Option<Approv
             ok = false;
         }
     }
+    if let Some(url) = f.str("base_url") {
+        if let Err(e) = crate::approval::BaseUrl::parse(url) {
+            pb.err(
+                ctx,
+                &f.span("base_url"),
+                Diagnostic::error(e.to_string()).with_help(
+                    "use the API root of an OpenAI-compatible server, e.g. \
+                     `https://llm.internal/v1` or `http://127.0.0.1:11434/v1`",
+                ),
+            );
+            ok = false;
+        }
+    }
     let ag = f.map.get("async_grant").and_then(|g| g.sub.as_ref());
     if let Some(ag) = ag.filter(|a| a.bool("enabled") == Some(true)) {
         ok &= async_grant(ctx, pb, &f, ag);

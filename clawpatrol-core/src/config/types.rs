@@ -349,6 +349,8 @@ pub(crate) const APPROVER_TYPES: &[TypeDef] = &[
             req("credential", Ty::Ref(Kind::Credential)),
             f("policy", Ty::Str),
             f("base_url", Ty::Str),
+            f("timeout", Ty::Int),
+            f("ca_cert", Ty::FileStr),
         ],
     ),
 ];

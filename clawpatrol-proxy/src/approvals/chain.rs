@@ -72,7 +72,10 @@ async fn decide_one(
                 Some(AttrValue::Int(n)) if *n > 0 => u64::try_from(*n).unwrap_or(default_timeout),
                 _ => default_timeout,
             };
-            let message = String::new();
+            let message = match approver.attrs.get("message") {
+                Some(AttrValue::Str(t)) => clawpatrol_core::approval::render_message(t, &req.input()),
+                _ => String::new(),
+            };
             human(
                 shared,
                 &approver.name,
@@ -84,7 +87,7 @@ async fn decide_one(
             )
             .await
         }
-        "llm_approver" => ApprovalVerdict::deny(typed, "llm_approver", "TODO-LLM"),
+        "llm_approver" => shared.approvals.llm.decide(shared, policy, approver, req).await,
         other => ApprovalVerdict::deny(
             typed,
             other,

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod chain;
+pub mod llm;
 pub mod pending;
 pub mod request;
 
 pub use chain::run_chain;
+pub use llm::{LlmEnv, LlmError, LlmLimits, LlmRuntime};
 pub use pending::{HumanDecision, PendingPool, PendingView};
 pub use request::{ApprovalRequest, ApprovalVerdict};
 
@@ -15,6 +17,8 @@ pub use request::{ApprovalRequest, ApprovalVerdict};
 pub struct Approvals {
     /// Actions waiting for a human.
     pub pending: PendingPool,
+    /// LLM verdict cache, concurrency limits and circuit breakers (survive reloads).
+    pub llm: LlmRuntime,
     /// The management API bearer token, read once at start.
     management_token: String,
 }
@@ -24,6 +28,7 @@ impl Approvals {
     pub fn new(management_token: String) -> Approvals {
         Approvals {
             pending: PendingPool::new(),
+            llm: LlmRuntime::new(),
             management_token,
         }
     }

@@ -1,5 +1,6 @@
 //! What an approver is asked and what it answers.
 
+use clawpatrol_core::approval::ApprovalInput;
 use clawpatrol_core::Action;
 
 /// One action waiting for an approver's decision (reference §5.1).
@@ -30,6 +31,26 @@ pub struct ApprovalRequest {
     pub user_agent: Option<String>,
     /// The inspected body sample (HTTP), redacted; empty when none.
     pub body_sample: String,
+}
+
+impl ApprovalRequest {
+    /// The core view of this request (prompt, template and cache-key input).
+    pub fn input(&self) -> ApprovalInput<'_> {
+        ApprovalInput {
+            approver: &self.approver,
+            endpoint: &self.endpoint,
+            rule: self.rule.as_deref(),
+            rule_reason: &self.rule_reason,
+            action: &self.action,
+            profile: self.profile.as_deref(),
+            agent_ip: &self.agent_ip,
+            method: &self.method,
+            host: &self.host,
+            path: &self.path,
+            user_agent: self.user_agent.as_deref(),
+            body_sample: &self.body_sample,
+        }
+    }
 }
 
 /// An approver's answer.
