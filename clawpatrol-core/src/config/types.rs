@@ -479,10 +479,10 @@ pub(crate) const GATEWAY_FIELDS: &[Field] = &[
 /// `defaults { … }`.
 pub(crate) const DEFAULTS_FIELDS: &[Field] = &[
     f("unknown_host", Ty::OneOf(&["passthrough", "deny"])),
-    f("llm_fail_mode", Ty::OneOf(&["closed", "open"])),
+    f("llm_fail_mode", Ty::OneOf(&["closed"])),
     f("llm_cache_ttl", Ty::Int),
     f("human_timeout", Ty::Int),
-    f("human_on_timeout", Ty::OneOf(&["deny", "allow"])),
+    f("human_on_timeout", Ty::OneOf(&["deny"])),
     f("profile", Ty::Ref(Kind::Profile)),
 ];
 

@@ -42,10 +42,10 @@ gateway {
 
 defaults {
   unknown_host     = "deny"
-  llm_fail_mode    = "open"
+  llm_fail_mode    = "closed"
   llm_cache_ttl    = 60
   human_timeout    = 120
-  human_on_timeout = "allow"
+  human_on_timeout = "deny"
   profile          = profile.dev
 }
 
