@@ -73,7 +73,9 @@ async fn decide_one(
                 _ => default_timeout,
             };
             let message = match approver.attrs.get("message") {
-                Some(AttrValue::Str(t)) => clawpatrol_core::approval::render_message(t, &req.input()),
+                Some(AttrValue::Str(t)) => {
+                    clawpatrol_core::approval::render_message(t, &req.input())
+                }
                 _ => String::new(),
             };
             human(
@@ -87,7 +89,13 @@ async fn decide_one(
             )
             .await
         }
-        "llm_approver" => shared.approvals.llm.decide(shared, policy, approver, req).await,
+        "llm_approver" => {
+            shared
+                .approvals
+                .llm
+                .decide(shared, policy, approver, req)
+                .await
+        }
         other => ApprovalVerdict::deny(
             typed,
             other,
