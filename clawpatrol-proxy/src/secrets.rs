@@ -4,7 +4,8 @@
 //! `-` → `_`) as its primary secret, and these suffix variables as extras keyed by the
 //! lower-cased suffix: `_CA`, `_CERT`, `_KEY`, `_ACCESS_KEY_ID`, `_SECRET_ACCESS_KEY`,
 //! `_SESSION_TOKEN`, and — our extension, the reference has no env mapping for them —
-//! `_BOT` and `_APP` (the `slack_tokens` bot and app tokens). A value starting with `@` names
+//! `_BOT`, `_APP` and `_SIGNING_SECRET` (the `slack_tokens` bot and app tokens and the
+//! interactivity signing secret). A value starting with `@` names
 //! a file whose contents (one trailing newline stripped) are read at every lookup, so a
 //! rotated file takes effect without a restart.
 
@@ -27,6 +28,7 @@ const EXTRAS: &[(&str, &str)] = &[
     ("_SESSION_TOKEN", "session_token"),
     ("_BOT", "bot"),
     ("_APP", "app"),
+    ("_SIGNING_SECRET", "signing_secret"),
 ];
 
 /// Why a secret lookup failed. Never contains a secret value.

@@ -5,6 +5,8 @@
 //! - `GET /api/approvals/<id>` → the pending entry
 //! - `POST /api/approvals/<id>/approve` and `…/deny`, optional JSON body
 //!   `{"reason": "...", "by": "..."}` → `{"ok":true,"state":"approved"|"denied"}`
+//! - `POST /api/cred/<credential>/interactive`: Slack's interactivity webhook, authenticated
+//!   by Slack's request signature instead of the bearer token (reference §5.3)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +17,56 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::pending::HumanDecision;
+use super::slack;
 use crate::http::io::Wire;
 use crate::runtime::Shared;
+
+/// Handles a Slack interactivity request (public route, authenticated by Slack's signature).
+fn slack_interactive(
+    shared: &Shared,
+    credential: &str,
+    head: &clawpatrol_protocols::http::RequestHead,
+    body: &[u8],
+) -> Vec<u8> {
+    let header = |name: &str| {
+        head.header_values(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let now = u64::try_from(crate::runtime::now_ns() / 1_000_000_000).unwrap_or(0);
+    let checked = slack::signing_secret(shared, credential).and_then(|secret| {
+        slack::verify_signature(
+            &secret,
+            &header("x-slack-request-timestamp"),
+            &header("x-slack-signature"),
+            body,
+            now,
+        )
+    });
+    if let Err(e) = checked {
+        tracing::warn!(credential, error = %e, "slack interactivity request refused");
+        return error(401, "Unauthorized", &e.to_string());
+    }
+    let (id, allow, user) = match slack::parse_payload(body) {
+        Ok(p) => p,
+        Err(e) => return error(400, "Bad Request", &e.to_string()),
+    };
+    let by = format!("slack:{user}");
+    match shared.approvals.pending.decide(
+        id,
+        HumanDecision {
+            allow,
+            by: by.clone(),
+            reason: String::new(),
+        },
+    ) {
+        Ok(_) => tracing::info!(id, allow, by = %by, "approval decided from slack"),
+        Err(e) => tracing::info!(id, error = %e, "slack decision on a settled approval"),
+    }
+    json_response(200, "OK", &serde_json::json!({}))
+}
 
 /// Largest request body the API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -86,18 +136,26 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io
                 .await
         }
     };
-    let token = head
-        .header_values("authorization")
-        .next()
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    if !shared.approvals.check_token(token) {
-        tracing::info!(%peer, "management request with a wrong or missing token");
-        return wire
-            .write_all(&error(401, "Unauthorized", "missing or wrong bearer token"))
-            .await;
+    let path = head.target.split('?').next().unwrap_or("").to_string();
+    let slack_cred = path
+        .strip_prefix("/api/cred/")
+        .and_then(|r| r.strip_suffix("/interactive"))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .map(str::to_string);
+    if slack_cred.is_none() {
+        let token = head
+            .header_values("authorization")
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if !shared.approvals.check_token(token) {
+            tracing::info!(%peer, "management request with a wrong or missing token");
+            return wire
+                .write_all(&error(401, "Unauthorized", "missing or wrong bearer token"))
+                .await;
+        }
     }
     let body = match request_framing(&head) {
         Ok(BodyFraming::Length(n)) if n as usize > MAX_BODY => {
@@ -134,7 +192,15 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io
                 .await
         }
     };
-    let path = head.target.split('?').next().unwrap_or("");
+    if let Some(cred) = slack_cred {
+        if head.method != "POST" {
+            return wire
+                .write_all(&error(405, "Method Not Allowed", "POST only"))
+                .await;
+        }
+        let reply = slack_interactive(shared, &cred, &head, &body);
+        return wire.write_all(&reply).await;
+    }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let pool = &shared.approvals.pending;
     let reply = match (head.method.as_str(), parts.as_slice()) {

@@ -60,6 +60,7 @@ async fn decide_one(
             req,
             default_timeout,
             String::new(),
+            None,
         )
         .await;
     }
@@ -78,6 +79,22 @@ async fn decide_one(
                 }
                 _ => String::new(),
             };
+            let slack = super::slack::approver_credential(policy, approver).map(|c| SlackTarget {
+                credential: c.name.clone(),
+                channel: match approver.attrs.get("channel") {
+                    Some(AttrValue::Str(ch)) => ch.clone(),
+                    _ => String::new(),
+                },
+                interactive: !matches!(
+                    approver.attrs.get("interactive"),
+                    Some(AttrValue::Bool(false))
+                ),
+                public_url: policy
+                    .config()
+                    .gateway
+                    .as_ref()
+                    .and_then(|g| g.public_url.clone()),
+            });
             human(
                 shared,
                 &approver.name,
@@ -86,6 +103,7 @@ async fn decide_one(
                 req,
                 timeout,
                 message,
+                slack,
             )
             .await
         }
@@ -116,7 +134,16 @@ pub fn go_duration(secs: u64) -> String {
     }
 }
 
+/// Where a human approver's Slack message goes.
+struct SlackTarget {
+    credential: String,
+    channel: String,
+    interactive: bool,
+    public_url: Option<String>,
+}
+
 /// Parks the action for an operator and waits for the first decision or the timeout.
+#[allow(clippy::too_many_arguments)]
 async fn human(
     shared: &Shared,
     name: &str,
@@ -125,12 +152,14 @@ async fn human(
     req: &ApprovalRequest,
     timeout_secs: u64,
     message: String,
+    slack: Option<SlackTarget>,
 ) -> ApprovalVerdict {
     let now = u64::try_from(crate::runtime::now_ns() / 1_000_000_000).unwrap_or(0);
-    let parked = shared
-        .approvals
-        .pending
-        .park(req, message, now, now.saturating_add(timeout_secs));
+    let parked =
+        shared
+            .approvals
+            .pending
+            .park(req, message.clone(), now, now.saturating_add(timeout_secs));
     tracing::info!(
         id = parked.id,
         approver = typed,
@@ -144,7 +173,19 @@ async fn human(
     );
     let id = parked.id;
     let mut parked = parked;
-    let outcome = tokio::time::timeout(Duration::from_secs(timeout_secs), &mut parked.rx).await;
+    let post = async {
+        if let Some(t) = &slack {
+            let (text, blocks) =
+                super::slack::blocks(id, req, &message, t.interactive, t.public_url.as_deref());
+            shared
+                .approvals
+                .slack
+                .post(shared, &t.credential, &t.channel, id, text, blocks)
+                .await;
+        }
+    };
+    let wait = tokio::time::timeout(Duration::from_secs(timeout_secs), &mut parked.rx);
+    let ((), outcome) = tokio::join!(post, wait);
     drop(parked);
     let verdict = |d: HumanDecision| ApprovalVerdict {
         allow: d.allow,
@@ -165,7 +206,7 @@ async fn human(
         approver_type: approver_type.to_string(),
         cached: false,
     };
-    match outcome {
+    let v = match outcome {
         Ok(Ok(d)) => {
             tracing::info!(id, approver = typed, allow = d.allow, by = %d.by, "approval decided");
             verdict(d)
@@ -183,7 +224,17 @@ async fn human(
                 go_duration(timeout_secs)
             ),
         ),
+    };
+    if slack.is_some() {
+        let status = match (v.allow, v.by.is_empty()) {
+            (true, false) => format!("✅ approved by {}", v.by),
+            (true, true) => "✅ approved".to_string(),
+            (false, false) => format!("❌ denied by {}: {}", v.by, v.reason),
+            (false, true) => format!("❌ {}", v.reason),
+        };
+        shared.approvals.slack.update(shared, id, status);
     }
+    v
 }
 
 #[cfg(test)]

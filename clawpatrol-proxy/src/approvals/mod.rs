@@ -6,6 +6,7 @@ pub mod chain;
 pub mod llm;
 pub mod pending;
 pub mod request;
+pub mod slack;
 
 pub use chain::run_chain;
 pub use llm::{LlmEnv, LlmError, LlmLimits, LlmRuntime};
@@ -17,6 +18,8 @@ pub use request::{ApprovalRequest, ApprovalVerdict};
 pub struct Approvals {
     /// Actions waiting for a human.
     pub pending: PendingPool,
+    /// Slack messages posted for pending approvals.
+    pub slack: slack::SlackMessages,
     /// LLM verdict cache, concurrency limits and circuit breakers (survive reloads).
     pub llm: LlmRuntime,
     /// The management API bearer token, read once at start.
@@ -28,6 +31,7 @@ impl Approvals {
     pub fn new(management_token: String) -> Approvals {
         Approvals {
             pending: PendingPool::new(),
+            slack: slack::SlackMessages::default(),
             llm: LlmRuntime::new(),
             management_token,
         }

@@ -95,9 +95,32 @@ pub fn parse_url(url: &str) -> Result<Target, ClientError> {
     })
 }
 
+/// What a call needs, owned, so it can run in a detached task.
+#[derive(Clone)]
+pub struct ClientCtx {
+    dialer: super::upstream::Dialer,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    timeouts: crate::runtime::Timeouts,
+}
+
+impl ClientCtx {
+    /// The gateway's dialer, system roots plus `--extra-ca`, and timeouts.
+    pub fn from_shared(shared: &Shared) -> Result<ClientCtx, ClientError> {
+        let tls = shared
+            .upstream_tls
+            .client_config(shared.extra_ca.as_deref(), None)
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        Ok(ClientCtx {
+            dialer: shared.dialer.clone(),
+            tls,
+            timeouts: shared.timeouts,
+        })
+    }
+}
+
 /// Sends one request and reads the response (body capped at `max_body` bytes).
 pub async fn send(
-    shared: &Shared,
+    ctx: &ClientCtx,
     method: &str,
     url: &str,
     headers: &[(&str, String)],
@@ -108,7 +131,7 @@ pub async fn send(
     let target = parse_url(url)?;
     match tokio::time::timeout(
         timeout,
-        exchange(shared, &target, method, headers, body, max_body),
+        exchange(ctx, &target, method, headers, body, max_body),
     )
     .await
     {
@@ -118,7 +141,7 @@ pub async fn send(
 }
 
 async fn exchange(
-    shared: &Shared,
+    ctx: &ClientCtx,
     t: &Target,
     method: &str,
     headers: &[(&str, String)],
@@ -126,21 +149,15 @@ async fn exchange(
     max_body: usize,
 ) -> Result<Response, ClientError> {
     let io: Box<dyn Io> = if t.tls {
-        let config = shared
-            .upstream_tls
-            .client_config(shared.extra_ca.as_deref(), None)
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
         Box::new(
-            shared
-                .dialer
-                .dial_tls(&t.host, t.port, config, shared.timeouts.handshake)
+            ctx.dialer
+                .dial_tls(&t.host, t.port, ctx.tls.clone(), ctx.timeouts.handshake)
                 .await
                 .map_err(|e| ClientError::Connect(e.to_string()))?,
         )
     } else {
         Box::new(
-            shared
-                .dialer
+            ctx.dialer
                 .dial(&t.host, t.port)
                 .await
                 .map_err(|e| ClientError::Connect(e.to_string()))?,
@@ -169,7 +186,7 @@ async fn exchange(
         ..Limits::default()
     };
     let resp = wire
-        .read_response_head(&limits, shared.timeouts.response)
+        .read_response_head(&limits, ctx.timeouts.response)
         .await
         .map_err(|e| ClientError::Io(e.to_string()))?;
     let framing = response_framing(method, &resp).map_err(|e| ClientError::Io(e.to_string()))?;
@@ -180,7 +197,7 @@ async fn exchange(
         &mut sink,
         &mut decoder,
         &mut Sha256::new(),
-        shared.timeouts.idle,
+        ctx.timeouts.idle,
     )
     .await
     .map_err(|e| ClientError::Io(e.to_string()))?;

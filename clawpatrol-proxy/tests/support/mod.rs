@@ -204,6 +204,12 @@ async fn serve_upstream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
                 "cookie".to_string(),
             ),
             "/close" => ("Connection: close\r\n".to_string(), "bye".to_string()),
+            // Slack's Web API, for approval notifications.
+            "/api/chat.postMessage" => (
+                String::new(),
+                r#"{"ok":true,"channel":"C0123","ts":"1700000000.000100"}"#.to_string(),
+            ),
+            "/api/chat.update" => (String::new(), r#"{"ok":true}"#.to_string()),
             _ => (String::new(), format!("hello from upstream {path}")),
         };
         let resp = format!(
