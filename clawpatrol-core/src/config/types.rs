@@ -338,6 +338,7 @@ pub(crate) const APPROVER_TYPES: &[TypeDef] = &[
             f("interactive", Ty::Bool),
             f("classifier", Ty::Ref(Kind::Approver)),
             f("message", Ty::Str),
+            f("webhook_url", Ty::Str),
             f("sync_wait_timeout", Ty::Str),
             f("async_grant", Ty::Block(ASYNC_GRANT_FIELDS)),
         ],

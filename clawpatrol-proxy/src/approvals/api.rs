@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::pending::HumanDecision;
-use super::slack;
+use super::{slack, webhook};
 use crate::http::io::Wire;
 use crate::runtime::Shared;
 
@@ -66,6 +66,79 @@ fn slack_interactive(
         Err(e) => tracing::info!(id, error = %e, "slack decision on a settled approval"),
     }
     json_response(200, "OK", &serde_json::json!({}))
+}
+
+/// Handles a signed webhook callback deciding pending approval `id`.
+fn webhook_callback(
+    shared: &Shared,
+    id: u64,
+    head: &clawpatrol_protocols::http::RequestHead,
+    body: &[u8],
+) -> Vec<u8> {
+    let header = |name: &str| {
+        head.header_values(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let Some(view) = shared.approvals.pending.get(id) else {
+        return error(404, "Not Found", &format!("no pending approval `{id}`"));
+    };
+    let policy = shared.policy.load();
+    let key = view
+        .approver
+        .split_once('.')
+        .and_then(|(k, n)| {
+            policy
+                .config()
+                .approvers
+                .iter()
+                .find(|a| a.kind == k && a.name == n)
+        })
+        .and_then(|a| super::chain::webhook_key(shared, &policy, a));
+    let Some(key) = key else {
+        return error(
+            401,
+            "Unauthorized",
+            "this approval takes no webhook callbacks",
+        );
+    };
+    let now = u64::try_from(crate::runtime::now_ns() / 1_000_000_000).unwrap_or(0);
+    if let Err(why) = webhook::verify(
+        &key,
+        &header("x-clawpatrol-timestamp"),
+        &header("x-clawpatrol-signature"),
+        body,
+        now,
+    ) {
+        tracing::warn!(id, why, "webhook callback refused");
+        return error(401, "Unauthorized", &format!("invalid signature: {why}"));
+    }
+    let (allow, by, reason) = match webhook::parse_callback(body) {
+        Ok(d) => d,
+        Err(e) => return error(400, "Bad Request", &e),
+    };
+    let by = format!("webhook:{by}");
+    match shared.approvals.pending.decide(
+        id,
+        HumanDecision {
+            allow,
+            by: by.clone(),
+            reason,
+        },
+    ) {
+        Ok(_) => {
+            tracing::info!(id, allow, by = %by, "approval decided by webhook callback");
+            let state = if allow { "approved" } else { "denied" };
+            json_response(
+                200,
+                "OK",
+                &serde_json::json!({"ok": true, "state": state, "id": id}),
+            )
+        }
+        Err(e) => error(404, "Not Found", &e.to_string()),
+    }
 }
 
 /// Largest request body the API reads.
@@ -142,7 +215,11 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io
         .and_then(|r| r.strip_suffix("/interactive"))
         .filter(|n| !n.is_empty() && !n.contains('/'))
         .map(str::to_string);
-    if slack_cred.is_none() {
+    let callback_id = path
+        .strip_prefix("/api/approvals/")
+        .and_then(|r| r.strip_suffix("/callback"))
+        .and_then(|n| n.parse::<u64>().ok());
+    if slack_cred.is_none() && callback_id.is_none() {
         let token = head
             .header_values("authorization")
             .next()
@@ -192,6 +269,15 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) -> std::io
                 .await
         }
     };
+    if let Some(id) = callback_id {
+        if head.method != "POST" {
+            return wire
+                .write_all(&error(405, "Method Not Allowed", "POST only"))
+                .await;
+        }
+        let reply = webhook_callback(shared, id, &head, &body);
+        return wire.write_all(&reply).await;
+    }
     if let Some(cred) = slack_cred {
         if head.method != "POST" {
             return wire

@@ -60,7 +60,7 @@ async fn decide_one(
             req,
             default_timeout,
             String::new(),
-            None,
+            Notify::default(),
         )
         .await;
     }
@@ -95,6 +95,18 @@ async fn decide_one(
                     .as_ref()
                     .and_then(|g| g.public_url.clone()),
             });
+            let webhook = match approver.attrs.get("webhook_url") {
+                Some(AttrValue::Str(url)) => Some(WebhookTarget {
+                    url: url.clone(),
+                    key: webhook_key(shared, policy, approver),
+                    public_url: policy
+                        .config()
+                        .gateway
+                        .as_ref()
+                        .and_then(|g| g.public_url.clone()),
+                }),
+                _ => None,
+            };
             human(
                 shared,
                 &approver.name,
@@ -103,7 +115,7 @@ async fn decide_one(
                 req,
                 timeout,
                 message,
-                slack,
+                Notify { slack, webhook },
             )
             .await
         }
@@ -134,6 +146,38 @@ pub fn go_duration(secs: u64) -> String {
     }
 }
 
+/// The notifications of a human approver.
+#[derive(Default)]
+struct Notify {
+    slack: Option<SlackTarget>,
+    webhook: Option<WebhookTarget>,
+}
+
+/// Where a human approver's webhook goes.
+struct WebhookTarget {
+    url: String,
+    /// The signing key (primary secret of the approver's credential); `None` when missing.
+    key: Option<Vec<u8>>,
+    public_url: Option<String>,
+}
+
+/// The webhook signing key: the primary secret of the approver's `credential`.
+pub fn webhook_key(shared: &Shared, policy: &Policy, approver: &Approver) -> Option<Vec<u8>> {
+    let AttrValue::Str(name) = approver.attrs.get("credential")? else {
+        return None;
+    };
+    if !policy.config().credentials.iter().any(|c| c.name == *name) {
+        return None;
+    }
+    shared
+        .secrets
+        .get(name)
+        .ok()
+        .flatten()
+        .map(|s| s.primary)
+        .filter(|k| !k.is_empty())
+}
+
 /// Where a human approver's Slack message goes.
 struct SlackTarget {
     credential: String,
@@ -152,8 +196,9 @@ async fn human(
     req: &ApprovalRequest,
     timeout_secs: u64,
     message: String,
-    slack: Option<SlackTarget>,
+    notify: Notify,
 ) -> ApprovalVerdict {
+    let slack = notify.slack;
     let now = u64::try_from(crate::runtime::now_ns() / 1_000_000_000).unwrap_or(0);
     let parked =
         shared
@@ -173,6 +218,7 @@ async fn human(
     );
     let id = parked.id;
     let mut parked = parked;
+    let view = shared.approvals.pending.get(id);
     let post = async {
         if let Some(t) = &slack {
             let (text, blocks) =
@@ -182,6 +228,23 @@ async fn human(
                 .slack
                 .post(shared, &t.credential, &t.channel, id, text, blocks)
                 .await;
+        }
+        if let (Some(w), Some(view)) = (&notify.webhook, &view) {
+            match &w.key {
+                Some(key) => {
+                    let base = w.public_url.clone().or_else(|| {
+                        std::fs::read_to_string(shared.state.management_addr_path())
+                            .ok()
+                            .map(|a| format!("http://{}", a.trim()))
+                    });
+                    let callback = base.map(|b| format!("{b}/api/approvals/{id}/callback"));
+                    super::webhook::notify(shared, &w.url, key, view, callback).await;
+                }
+                None => tracing::error!(
+                    approver = typed,
+                    "webhook_url is set but the approver's credential has no secret to sign with; not notifying"
+                ),
+            }
         }
     };
     let wait = tokio::time::timeout(Duration::from_secs(timeout_secs), &mut parked.rx);

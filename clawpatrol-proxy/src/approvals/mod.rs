@@ -7,6 +7,7 @@ pub mod llm;
 pub mod pending;
 pub mod request;
 pub mod slack;
+pub mod webhook;
 
 pub use chain::run_chain;
 pub use llm::{LlmEnv, LlmError, LlmLimits, LlmRuntime};
