@@ -22,7 +22,10 @@ fn sign(ts: u64, body: &str) -> String {
 }
 
 /// A receiver that records (headers, body) of each POST and answers 204.
-fn receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+/// Recorded (head, body) pairs.
+type Hooks = Arc<Mutex<Vec<(String, String)>>>;
+
+fn receiver() -> (u16, Hooks) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
