@@ -54,6 +54,14 @@ pub struct Policy {
     warnings: Vec<Diagnostic>,
 }
 
+/// Approver attributes the loader accepts for compatibility but the runtime does not act on.
+const INERT_APPROVER_ATTRS: &[&str] = &[
+    "require_approvers",
+    "classifier",
+    "sync_wait_timeout",
+    "async_grant",
+];
+
 impl Policy {
     /// Loads a config file, or every `*.hcl` of a directory in name order, and compiles it.
     pub fn load(path: impl AsRef<Path>) -> Result<Policy, ConfigError> {
@@ -119,6 +127,21 @@ impl Policy {
                     .with_detail("the config is read as schema version 0 (legacy)")
                     .with_help("add `schema_version = 1` to pin the grammar"),
             );
+        }
+        for a in &config.approvers {
+            for attr in INERT_APPROVER_ATTRS {
+                if a.attrs.contains_key(*attr) {
+                    diagnostics.push(
+                        Diagnostic::warning(format!(
+                            "`{attr}` of approver `{}.{}` has no effect",
+                            a.kind, a.name
+                        ))
+                        .at(config.location(a.span))
+                        .with_detail("accepted so that Claw Patrol configs load unchanged; this gateway does not implement it yet")
+                        .with_help("remove it, or expect the approver to behave as if it were absent"),
+                    );
+                }
+            }
         }
         let dispatch = DispatchTable::build(&config);
         Ok(Policy {
