@@ -1,6 +1,7 @@
 //! Structured logs with `tracing`: text or JSON, on stderr or in `gateway.log_path`.
 
 use std::fs::OpenOptions;
+use std::io::IsTerminal;
 use std::os::unix::fs::OpenOptionsExt;
 
 use tracing_subscriber::EnvFilter;
@@ -21,7 +22,11 @@ pub fn init(format: LogFormat, path: Option<&str>) -> Result<(), String> {
         .with_env_filter(filter)
         .with_target(false);
     let result = match (format, path) {
-        (LogFormat::Text, None) => builder.with_writer(std::io::stderr).try_init(),
+        // Colours only on a terminal: a redirected stderr gets plain, greppable lines.
+        (LogFormat::Text, None) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init(),
         (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).try_init(),
         (format, Some(p)) => {
             let file = OpenOptions::new()

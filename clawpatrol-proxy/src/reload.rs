@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clawpatrol_core::Policy;
 use sha2::{Digest, Sha256};
+use tokio::signal::unix::Signal;
 
 use crate::runtime::Shared;
 
@@ -74,15 +75,20 @@ pub fn reload(path: &Path, shared: &Shared) -> bool {
     }
 }
 
-/// Watches `path` every `every` and on SIGHUP until shutdown.
-pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+/// Installs the SIGHUP listener (`None`, with a warning, when that fails). Must run inside
+/// the runtime.
+pub fn hangup_signal() -> Option<Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGHUP; file watching only");
             None
         }
-    };
+    }
+}
+
+/// Watches `path` every `every`, and on each `hup` signal, until shutdown.
+pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup: Option<Signal>) {
     let mut seen = snapshot(&path);
     loop {
         let forced = tokio::select! {

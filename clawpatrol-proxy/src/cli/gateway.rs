@@ -262,6 +262,10 @@ async fn serve(
     ) {
         tracing::warn!(error = %e, "cannot record the management address; `clawpatrol approvals` needs --api");
     }
+    // Signal handlers go in before the gateway announces itself: a SIGHUP or SIGTERM sent
+    // right after the "listening" lines must not meet the default action (termination).
+    let stop = StopSignals::install();
+    let hup = reload::hangup_signal();
     tracing::info!(
         config = %args.config.display(),
         state_dir = %shared.state.path().display(),
@@ -301,10 +305,11 @@ async fn serve(
             args.config.clone(),
             shared.clone(),
             Duration::from_millis(args.reload_poll_ms.max(50)),
+            hup,
         )),
     ]);
 
-    wait_for_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     shared.shutdown.cancel();
     shared.tracker.close();
@@ -344,21 +349,44 @@ fn postgres_listeners(policy: &Policy) -> Result<Vec<(String, SocketAddr)>, Star
     Ok(out)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut t), Ok(mut i)) => {
-            tokio::select! {
-                _ = t.recv() => {}
-                _ = i.recv() => {}
+/// The SIGINT and SIGTERM listeners.
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Installs the handlers (from then on the signals no longer terminate the process).
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => StopSignals {
+                term: Some(t),
+                int: Some(i),
+            },
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+                StopSignals {
+                    term: None,
+                    int: None,
+                }
             }
         }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await;
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    async fn wait(self) {
+        match (self.term, self.int) {
+            (Some(mut t), Some(mut i)) => {
+                tokio::select! {
+                    _ = t.recv() => {}
+                    _ = i.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
         }
     }
 }

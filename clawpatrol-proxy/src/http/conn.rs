@@ -369,6 +369,16 @@ pub fn secret_var(credential: &str) -> String {
     crate::secrets::SecretStore::variable_name(credential)
 }
 
+/// The variables that hold a credential's secret, for error messages: the named slots for
+/// types whose secret lives only there (`mtls_credential`), else the primary variable.
+fn secret_hint(kind: &str, credential: &str) -> String {
+    let base = secret_var(credential);
+    match kind {
+        "mtls_credential" => format!("{base}_CERT and {base}_KEY"),
+        _ => base,
+    }
+}
+
 /// Handles one request; the head has been read.
 async fn handle<S: Io>(
     client: &mut Wire<S>,
@@ -496,7 +506,7 @@ async fn handle<S: Io>(
                 let why = format!(
                     "credential `{}` has no secret configured (set {})",
                     c.name,
-                    secret_var(&c.name)
+                    secret_hint(&c.kind, &c.name)
                 );
                 return refuse(client, shared, x, "error", &why).await;
             }
@@ -1046,5 +1056,10 @@ mod tests {
     #[test]
     fn secret_variable_names() {
         assert_eq!(secret_var("github-pat"), "CLAWPATROL_SECRET_GITHUB_PAT");
+        assert_eq!(
+            secret_hint("mtls_credential", "svc"),
+            "CLAWPATROL_SECRET_SVC_CERT and CLAWPATROL_SECRET_SVC_KEY"
+        );
+        assert_eq!(secret_hint("bearer_token", "t"), "CLAWPATROL_SECRET_T");
     }
 }

@@ -57,6 +57,51 @@ impl TestCa {
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(cfg)
     }
+
+    /// A server config for `names` that requires a client certificate signed by this CA.
+    pub fn mtls_server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key_der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.cert_der()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![cert.der().clone()], key_der)
+            .unwrap();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(cfg)
+    }
+
+    /// A client certificate for `name` signed by this CA: (certificate PEM, key PEM).
+    pub fn client_cert(&self, name: &str) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// This CA's certificate, DER.
+    pub fn cert_der(&self) -> rustls_pki_types::CertificateDer<'static> {
+        <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::from_pem_slice(
+            self.pem.as_bytes(),
+        )
+        .unwrap()
+    }
 }
 
 /// One request as the upstream received it (body decoded).
@@ -197,6 +242,9 @@ async fn serve_upstream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>
                 }
             }
         }
+        if path == "/slow" {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let (extra, text) = match path.as_str() {
             "/sha256" => (String::new(), hex::encode(Sha256::digest(&body))),
             "/cookie" => (
@@ -256,8 +304,12 @@ impl Gateway {
                 "--transparent-listen",
                 "127.0.0.1:0",
             ])
-            .args(["--reload-poll-ms", "100"])
             .args(extra)
+            .args(if extra.iter().any(|a| a == "--reload-poll-ms") {
+                &[][..]
+            } else {
+                &["--reload-poll-ms", "100"][..]
+            })
             .env("RUST_LOG", "info")
             .env_remove("HTTPS_PROXY")
             .env_remove("HTTP_PROXY")
@@ -314,6 +366,35 @@ impl Gateway {
         panic!("log never showed {needle:?} x{count}:\n{}", self.log_text());
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        let child = self.child.as_ref().expect("gateway already stopped");
+        nix::unistd::Pid::from_raw(child.id() as i32)
+    }
+
+    /// Sends `sig` to the gateway.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(self.pid(), sig).unwrap();
+    }
+
+    /// Waits for the gateway to exit (after a signal); `None` if it did not within 30 s
+    /// (it is killed then).
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM and wait; returns the exit status success.
     pub fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else {
@@ -367,26 +448,41 @@ pub struct Client {
     tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
 }
 
+/// Sends `CONNECT host:443` with `extra` header lines; returns the stream and the response
+/// head.
+pub fn connect_raw(proxy: SocketAddr, host: &str, extra: &str) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(proxy).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        tcp,
+        "CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    (tcp, String::from_utf8(head).unwrap())
+}
+
+/// `Proxy-Authorization: Basic base64(user:password)` as a header line.
+pub fn proxy_auth_line(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Proxy-Authorization: Basic {b64}\r\n")
+}
+
 impl Client {
     pub fn connect(proxy: SocketAddr, host: &str, ca_pem: &str) -> Client {
-        let mut tcp = TcpStream::connect(proxy).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(
-            tcp,
-            "CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n"
-        )
-        .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            tcp.read_exact(&mut byte).unwrap();
-            head.push(byte[0]);
-        }
-        assert!(
-            head.starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
+        Client::connect_with(proxy, host, ca_pem, "")
+    }
+
+    /// Like [`Client::connect`], with extra CONNECT header lines (e.g. proxy credentials).
+    pub fn connect_with(proxy: SocketAddr, host: &str, ca_pem: &str, extra: &str) -> Client {
+        let (tcp, head) = connect_raw(proxy, host, extra);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let mut roots = rustls::RootCertStore::empty();
         for cert in
             <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
@@ -443,6 +539,25 @@ impl Client {
         let mut body = vec![0u8; len];
         self.tls.read_exact(&mut body).unwrap();
         (status, head, String::from_utf8(body).unwrap())
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        self.tls.read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    /// Reads until the server closes the connection.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.tls.read(&mut chunk) {
+                Ok(0) | Err(_) => return out,
+                Ok(n) => out.extend_from_slice(&chunk[..n]),
+            }
+        }
     }
 
     /// Whether the server closed the connection (read returns EOF or an error).
