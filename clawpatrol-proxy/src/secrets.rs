@@ -217,7 +217,8 @@ mod tests {
             ("CLAWPATROL_SECRET_MTLS_KEY", "key-pem"),
             ("CLAWPATROL_SECRET_SLACK_BOT", "xoxb"),
             ("CLAWPATROL_SECRET_SLACK_APP", "xapp"),
-            ("CLAWPATROL_SECRET_SLACK_SIGNING_SECRET", "unmapped"),
+            ("CLAWPATROL_SECRET_SLACK_SIGNING_SECRET", "sign"),
+            ("CLAWPATROL_SECRET_SLACK_PASSPHRASE", "unmapped"),
         ]);
         let aws = s.get("aws").unwrap().unwrap();
         assert!(aws.primary.is_empty());
@@ -234,7 +235,8 @@ mod tests {
         assert_eq!(mtls.extras["key"], b"key-pem");
 
         let slack = s.get("slack").unwrap().unwrap();
-        assert_eq!(slack.extras.len(), 2);
+        assert_eq!(slack.extras.len(), 3);
+        assert_eq!(slack.extras["signing_secret"], b"sign");
         assert_eq!(slack.extras["bot"], b"xoxb");
         assert_eq!(slack.extras["app"], b"xapp");
     }

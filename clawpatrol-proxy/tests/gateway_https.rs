@@ -281,8 +281,8 @@ fn proxy_mode_end_to_end() {
     assert!(text(&o).contains("guarded-upload"), "{}", text(&o));
 
     // Slack: the bot token from CLAWPATROL_SECRET_SLACK.
-    let o = via_proxy(&s, &["https://chat.test/api/chat.postMessage"]);
-    assert_eq!(text(&o), "hello from upstream /api/chat.postMessage");
+    let o = via_proxy(&s, &["https://chat.test/api/conversations.list"]);
+    assert_eq!(text(&o), "hello from upstream /api/conversations.list");
     assert_eq!(
         s.upstream.last().header("authorization"),
         Some(format!("Bearer {SLACK_SECRET}").as_str())

@@ -303,6 +303,8 @@ impl Gateway {
                 "127.0.0.1:0",
                 "--transparent-listen",
                 "127.0.0.1:0",
+                "--management-listen",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .args(if extra.iter().any(|a| a == "--reload-poll-ms") {
