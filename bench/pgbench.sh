@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Postgres through the gateway vs. direct vs. pgbouncer (session mode), one run, side by side.
+#
+#   bench/pgbench.sh                      # pgbench -S -c 16 -j 2 -T 30 per target, then 1-client latency runs
+#   CLIENTS=8 DURATION=10 bench/pgbench.sh
+#
+# Needs root (the PostgreSQL server runs as the `postgres` user via runuser), PostgreSQL 15
+# server binaries (/usr/lib/postgresql/*/bin), pgbench and pgbouncer (installed with apt-get
+# when missing). Everything lives in a temporary directory and every process started here is
+# stopped on exit. Budget (DESIGN §8): gateway TPS ≥ 80 % of direct and ≥ pgbouncer's.
+#
+# Median latency added per query comes from 1-client runs (`pgbench -l` per-transaction logs):
+# with 16 clients on 2 cores the median is dominated by queueing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLIENTS="${CLIENTS:-16}"
+DURATION="${DURATION:-30}"
+LAT_DURATION="${LAT_DURATION:-10}"
+SCALE="${SCALE:-10}"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench/pgbench.sh: run as root (initdb and pg_ctl run as the postgres user via runuser)" >&2
+  exit 2
+fi
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  echo "==> apt-get install pgbouncer"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+fi
+PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+command -v pgbench >/dev/null || { echo "pgbench is missing (apt-get install postgresql-client)" >&2; exit 2; }
+
+echo "==> building clawpatrol (release)"
+cargo build --release --locked -q -p clawpatrol-proxy
+target_dir="${CARGO_TARGET_DIR:-target}"
+CLAWPATROL="$target_dir/release/clawpatrol"
+
+tmp="$(mktemp -d /tmp/cp-pgbench.XXXXXX)"
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  if [ -d "$tmp/data" ]; then runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/data" -m fast stop >/dev/null 2>&1 || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PG_PORT="$(free_port)"; GW_PORT="$(free_port)"; BOUNCER_PORT="$(free_port)"
+PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+echo "==> PostgreSQL on 127.0.0.1:$PG_PORT"
+mkdir "$tmp/data"; chown -R postgres:postgres "$tmp"
+runuser -u postgres -- "$PGBIN/initdb" -D "$tmp/data" -U postgres --auth-local=trust \
+  --auth-host=scram-sha-256 -E UTF8 --no-sync >/dev/null
+cat >> "$tmp/data/postgresql.conf" <<CONF
+port = $PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$tmp'
+password_encryption = 'scram-sha-256'
+max_connections = 100
+fsync = off
+CONF
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w start >/dev/null
+runuser -u postgres -- psql -X -q -h "$tmp" -p "$PG_PORT" -d postgres \
+  -c "CREATE ROLE app LOGIN PASSWORD '$PASSWORD'" -c "CREATE DATABASE appdb OWNER app"
+PGPASSWORD="$PASSWORD" pgbench -q -i -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U app appdb >/dev/null 2>&1
+
+echo "==> clawpatrol gateway on 127.0.0.1:$GW_PORT"
+cat > "$tmp/policy.hcl" <<HCL
+schema_version = 1
+endpoint "postgres" "db" {
+  host    = "127.0.0.1:$PG_PORT"
+  sslmode = "disable"
+  listen  = "127.0.0.1:$GW_PORT"
+}
+credential "postgres_credential" "app" {
+  endpoint = postgres.db
+  user     = "app"
+}
+profile "bench" {
+  credentials = [postgres_credential.app]
+}
+rule "no-ddl" {
+  endpoint  = postgres.db
+  priority  = 100
+  condition = "sql.verb in ['drop', 'create', 'alter', 'truncate']"
+  verdict   = "deny"
+  reason    = "schema changes land via migrations"
+}
+rule "no-files" {
+  endpoint  = postgres.db
+  condition = "'pg_read_file' in sql.functions"
+  verdict   = "deny"
+}
+rule "reads" {
+  endpoint  = postgres.db
+  condition = "sql.verb == 'select'"
+  verdict   = "allow"
+}
+HCL
+CLAWPATROL_SECRET_APP="$PASSWORD" RUST_LOG=warn "$CLAWPATROL" gateway "$tmp/policy.hcl" \
+  --state-dir "$tmp/state" --proxy-listen 127.0.0.1:0 --transparent-listen 127.0.0.1:0 \
+  --management-listen 127.0.0.1:0 >"$tmp/gw.out" 2>"$tmp/gw.err" &
+pids+=("$!"); GW_PID="$!"
+for _ in $(seq 100); do grep -q "^audit database" "$tmp/gw.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "^audit database" "$tmp/gw.out" || { cat "$tmp/gw.err" >&2; exit 1; }
+
+echo "==> pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT"
+mkdir -p "$tmp/bouncer"; chown postgres:postgres "$tmp/bouncer"
+printf '"app" "%s"\n' "$PASSWORD" > "$tmp/bouncer/userlist.txt"
+cat > "$tmp/bouncer/pgbouncer.ini" <<INI
+[databases]
+appdb = host=127.0.0.1 port=$PG_PORT dbname=appdb
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $tmp/bouncer/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 40
+logfile = $tmp/bouncer/pgbouncer.log
+pidfile = $tmp/bouncer/pgbouncer.pid
+INI
+chown -R postgres:postgres "$tmp/bouncer"
+runuser -u postgres -- "$PGBOUNCER" -d "$tmp/bouncer/pgbouncer.ini"
+sleep 0.5
+pids+=("$(cat "$tmp/bouncer/pgbouncer.pid")")
+
+# run NAME PORT USER CLIENTS SECONDS [log] -> prints "tps"
+run() {
+  local name="$1" port="$2" user="$3" clients="$4" secs="$5" log="${6:-}"
+  local args=(-n -S -c "$clients" -j "$(( clients < 2 ? 1 : 2 ))" -T "$secs" -h 127.0.0.1 -p "$port" -U "$user")
+  if [ -n "$log" ]; then args+=(-l --log-prefix "$tmp/$name"); fi
+  PGPASSWORD="$PASSWORD" pgbench "${args[@]}" appdb > "$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; exit 1; }
+  grep -E "^tps = " "$tmp/$name.out" | head -1 | sed -E 's/^tps = ([0-9.]+).*/\1/'
+}
+# median per-transaction latency (µs) of a run's -l logs
+median_us() { cat "$tmp/$1".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE), each target"
+tps_direct="$(run direct "$PG_PORT" app "$CLIENTS" "$DURATION")"
+tps_gw="$(run gateway "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION")"
+tps_bouncer="$(run pgbouncer "$BOUNCER_PORT" app "$CLIENTS" "$DURATION")"
+echo "==> 1-client latency runs ($LAT_DURATION s each)"
+run lat_direct "$PG_PORT" app 1 "$LAT_DURATION" log >/dev/null
+run lat_gateway "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" log >/dev/null
+run lat_pgbouncer "$BOUNCER_PORT" app 1 "$LAT_DURATION" log >/dev/null
+p50_direct="$(median_us lat_direct)"; p50_gw="$(median_us lat_gateway)"; p50_bouncer="$(median_us lat_pgbouncer)"
+
+# The gateway really decided every statement: audit rows after a clean shutdown.
+kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
+
+python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" <<'PY'
+import sys
+d, g, b = (float(x) for x in sys.argv[1:4])
+pd, pg, pb = (int(x) for x in sys.argv[4:7])
+rows, clients, secs = sys.argv[7:10]
+print()
+print(f"pgbench -S, {clients} clients, {secs} s          TPS      vs direct   p50 (1 client)   p50 added")
+print(f"  direct                              {d:9.0f}     100.0 %    {pd:7d} µs        —")
+print(f"  clawpatrol gateway                  {g:9.0f}   {100*g/d:7.1f} %    {pg:7d} µs   {pg-pd:+7d} µs")
+print(f"  pgbouncer (session)                 {b:9.0f}   {100*b/d:7.1f} %    {pb:7d} µs   {pb-pd:+7d} µs")
+print()
+ok1 = g >= 0.8 * d
+ok2 = g >= b
+print(f"budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
+      f"gateway ≥ pgbouncer: {'met' if ok2 else 'MISSED'} ({g/b:.2f}×)")
+print(f"audit rows written by the gateway: {rows}")
+PY
