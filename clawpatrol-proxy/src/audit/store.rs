@@ -245,10 +245,9 @@ impl AuditStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (mut head, mut count): (String, i64) =
-            tx.query_row("SELECT hash, count FROM audit_head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (mut head, mut count): (String, i64) = tx
+            .prepare_cached("SELECT hash, count FROM audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         {
             let mut stmt = tx.prepare_cached(INSERT)?;
             for rec in recs.iter_mut() {
@@ -297,10 +296,8 @@ impl AuditStore {
                 count += 1;
             }
         }
-        tx.execute(
-            "UPDATE audit_head SET hash = ?1, count = ?2 WHERE id = 1",
-            params![head, count],
-        )?;
+        tx.prepare_cached("UPDATE audit_head SET hash = ?1, count = ?2 WHERE id = 1")?
+            .execute(params![head, count])?;
         tx.commit()?;
         Ok(())
     }

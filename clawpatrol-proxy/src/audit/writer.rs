@@ -2,7 +2,7 @@
 //! through a bounded queue without ever blocking (overflow is dropped and counted).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,6 +13,8 @@ use super::store::AuditStore;
 
 /// The most records written in one transaction.
 const MAX_BATCH: usize = 1024;
+/// How long the writer gathers records after the first one before committing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 /// At most one "queue full" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(1);
 /// A failed batch is retried once after this pause.
@@ -155,9 +157,12 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
             }
             Ok(Msg::Shutdown) | Err(_) => true,
         };
-        // Take whatever else is queued, in transactions of at most `MAX_BATCH` records.
-        loop {
-            match rx.try_recv() {
+        // Gather what arrives within a short window (one transaction per batch, at most
+        // `MAX_BATCH` records): under load this turns many small commits into few.
+        let deadline = std::time::Instant::now() + GATHER;
+        while !stop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(Msg::Record(r)) => {
                     batch.push(*r);
                     if batch.len() >= MAX_BATCH {
@@ -165,7 +170,8 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
                     }
                 }
                 Ok(Msg::Shutdown) => stop = true,
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => stop = true,
             }
         }
         write(&mut store, &mut batch, counters);
