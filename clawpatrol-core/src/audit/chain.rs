@@ -94,7 +94,7 @@ pub fn content_hash(rec: &AuditRecord, prev_hash: &str) -> String {
     pre.push_str(DOMAIN);
     pre.push_str(prev_hash);
     pre.push('\n');
-    canonical(&fields(rec), &mut pre);
+    write_fields(rec, &mut pre);
     hex::encode(Sha256::digest(pre.as_bytes()))
 }
 
@@ -175,6 +175,7 @@ pub fn verify_chain<'a>(
     v.finish(expected_head)
 }
 
+#[cfg(test)]
 fn opt(s: &Option<String>) -> serde_json::Value {
     match s {
         Some(s) => serde_json::Value::String(s.clone()),
@@ -182,6 +183,7 @@ fn opt(s: &Option<String>) -> serde_json::Value {
     }
 }
 
+#[cfg(test)]
 fn map(m: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
     serde_json::Value::Object(
         m.iter()
@@ -190,7 +192,9 @@ fn map(m: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
     )
 }
 
-/// The hashed fields, in the documented order.
+/// The hashed fields, in the documented order, as a JSON value (the reference form that
+/// [`write_fields`] must reproduce byte for byte).
+#[cfg(test)]
 fn fields(r: &AuditRecord) -> serde_json::Value {
     use serde_json::Value as V;
     let s = |s: &str| V::String(s.to_string());
@@ -224,6 +228,70 @@ fn fields(r: &AuditRecord) -> serde_json::Value {
         opt(&r.approver_type),
         opt(&r.approver_by),
     ])
+}
+
+/// Writes the canonical JSON array of the hashed fields straight from the record (the same
+/// bytes as `canonical(&fields(rec))`, without building and cloning a JSON value).
+fn write_fields(r: &AuditRecord, out: &mut String) {
+    let opt = |s: &Option<String>, out: &mut String| match s {
+        Some(s) => quote(s, out),
+        None => out.push_str("null"),
+    };
+    let map = |m: &std::collections::BTreeMap<String, String>, out: &mut String| {
+        // BTreeMap<String, _> iterates in byte order of the keys, the canonical order.
+        out.push('{');
+        for (i, (k, v)) in m.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            quote(k, out);
+            out.push(':');
+            quote(v, out);
+        }
+        out.push('}');
+    };
+    out.push('[');
+    quote(&r.action_id, out);
+    let _ = write!(out, ",{},", r.ts_ns);
+    for s in [&r.mode, &r.family, &r.agent_ip] {
+        quote(s, out);
+        out.push(',');
+    }
+    opt(&r.profile, out);
+    for s in [&r.host, &r.method, &r.path, &r.status] {
+        out.push(',');
+        quote(s, out);
+    }
+    let _ = write!(out, ",{},{},{}", r.bytes_in, r.bytes_out, r.ms);
+    for s in [
+        &r.action,
+        &r.reason,
+        &r.req_sha,
+        &r.resp_sha,
+        &r.req_body,
+        &r.resp_body,
+    ] {
+        out.push(',');
+        quote(s, out);
+    }
+    out.push(',');
+    map(&r.req_headers, out);
+    out.push(',');
+    map(&r.resp_headers, out);
+    out.push(',');
+    canonical(&r.extra, out);
+    for o in [
+        &r.endpoint,
+        &r.rule,
+        &r.credential,
+        &r.approver,
+        &r.approver_type,
+        &r.approver_by,
+    ] {
+        out.push(',');
+        opt(o, out);
+    }
+    out.push(']');
 }
 
 /// Writes the canonical JSON form of `v` (see the module docs).
@@ -287,6 +355,22 @@ fn quote(s: &str, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn direct_serialisation_matches_the_value_form() {
+        let mut r = rec(7);
+        r.profile = Some("dev\"x".into());
+        r.req_headers.insert("B".into(), "2\n".into());
+        r.req_headers.insert("A".into(), "1".into());
+        r.resp_headers.insert("é".into(), "\u{1}".into());
+        r.extra = json!({"z": [1, {"b": null, "a": true}], "a": "\t"});
+        r.rule = Some("rule".into());
+        let mut direct = String::new();
+        write_fields(&r, &mut direct);
+        let mut via_value = String::new();
+        canonical(&fields(&r), &mut via_value);
+        assert_eq!(direct, via_value);
+    }
 
     fn rec(n: i64) -> AuditRecord {
         AuditRecord {

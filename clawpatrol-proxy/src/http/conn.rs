@@ -21,7 +21,7 @@ use clawpatrol_protocols::http::{
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::io::{stream_body, Io, ReadError, StreamError, Wire};
+use super::io::{stream_body, stream_body_after, Io, ReadError, StreamError, Wire};
 use super::respond;
 use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
 use crate::runtime::{claiming_endpoint, endpoint, now_ns, peer_ip, Shared};
@@ -808,8 +808,14 @@ async fn forward<S: Io>(
             return Flow::Close;
         };
         let sent = async {
-            up.wire.write_all(&out_head).await?;
-            up.wire.write_all(&body.raw).await?;
+            if body.raw.is_empty() {
+                up.wire.write_all(&out_head).await?;
+            } else {
+                let mut first = Vec::with_capacity(out_head.len() + body.raw.len());
+                first.extend_from_slice(&out_head);
+                first.extend_from_slice(&body.raw);
+                up.wire.write_all(&first).await?;
+            }
             up.wire.io.flush().await
         }
         .await;
@@ -920,18 +926,15 @@ async fn forward<S: Io>(
         set_connection_close(&mut resp);
     }
     let head_out = resp.to_bytes();
-    if client.write_all(&head_out).await.is_err() {
-        *upstream = None;
-        x.finish(shared, "allow", "agent went away");
-        return Flow::Close;
-    }
+    let head_len = head_out.len() as u64;
     let body_limits = Limits {
         body_buffer: storage,
         ..*limits
     };
     let mut decoder = BodyDecoder::new(framing, &body_limits);
     let mut hash = Sha256::new();
-    let streamed = stream_body(
+    let streamed = stream_body_after(
+        head_out,
         &mut up.wire,
         &mut client.io,
         &mut decoder,
@@ -939,7 +942,7 @@ async fn forward<S: Io>(
         t.response,
     )
     .await;
-    x.rec.bytes_out = head_out.len() as u64;
+    x.rec.bytes_out = head_len;
     let flow = match streamed {
         Ok(s) => {
             x.rec.bytes_out += s.bytes;
