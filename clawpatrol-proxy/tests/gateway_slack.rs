@@ -160,16 +160,18 @@ rule "merges" {{
         .map(|b| b["elements"][0]["value"].as_str().unwrap().to_string())
         .unwrap();
 
-    let payload = format!(
-        r#"{{"type":"block_actions","user":{{"id":"U1","username":"dana"}},"actions":[{{"action_id":"approve","value":"{id}"}}]}}"#
-    );
-    let body = format!(
-        "payload={}",
-        payload
-            .bytes()
-            .map(|b| format!("%{b:02X}"))
-            .collect::<String>()
-    );
+    let click = |ts: &str| {
+        let payload = format!(
+            r#"{{"type":"block_actions","user":{{"id":"U1","username":"dana"}},"container":{{"message_ts":"{ts}"}},"actions":[{{"action_id":"approve","value":"{id}"}}]}}"#
+        );
+        let enc: String = payload.bytes().map(|b| format!("%{b:02X}")).collect();
+        format!("payload={enc}")
+    };
+    // A correctly signed click on a card the gateway did not post decides nothing.
+    let forged = click("1699999999.000001");
+    let ts = now();
+    assert_eq!(interactive(&api, ts, &sign(ts, &forged), &forged), 403);
+    let body = click("1700000000.000100");
     // Forged and stale signatures are refused and decide nothing.
     assert_eq!(interactive(&api, now(), "v0=00ff", &body), 401);
     let old = now() - 600;

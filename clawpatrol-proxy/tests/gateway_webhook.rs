@@ -177,7 +177,13 @@ rule "deploys" {{
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let decision = r#"{"decision":"deny","by":"ci-bot","reason":"pipeline is red"}"#;
+    let id = v["approval"]["id"].as_u64().unwrap();
+    let decision =
+        format!(r#"{{"id":{id},"decision":"deny","by":"ci-bot","reason":"pipeline is red"}}"#);
+    let decision = decision.as_str();
+    // A signed decision naming another approval is refused (no replay across ids).
+    let other = format!(r#"{{"id":{},"decision":"approve"}}"#, id + 1);
+    assert_eq!(post(now, &sign(now, &other), &other), 400);
     assert_eq!(post(now, "sha256=00", decision), 401);
     assert_eq!(post(now - 900, &sign(now - 900, decision), decision), 401);
     assert_eq!(post(now, &sign(now, decision), decision), 200);

@@ -49,10 +49,22 @@ fn slack_interactive(
         tracing::warn!(credential, error = %e, "slack interactivity request refused");
         return error(401, "Unauthorized", &e.to_string());
     }
-    let (id, allow, user) = match slack::parse_payload(body) {
+    let click = match slack::parse_payload(body) {
         Ok(p) => p,
         Err(e) => return error(400, "Bad Request", &e.to_string()),
     };
+    // The button must sit on the message the gateway posted for this approval, through this
+    // credential: a card forged by anyone with the bot token decides nothing.
+    if !shared
+        .approvals
+        .slack
+        .matches(click.id, credential, click.message_ts.as_deref())
+    {
+        let e = slack::InteractiveError::Foreign(click.id);
+        tracing::warn!(credential, error = %e, "slack interactivity request refused");
+        return error(403, "Forbidden", &e.to_string());
+    }
+    let (id, allow, user) = (click.id, click.allow, click.user);
     let by = format!("slack:{user}");
     match shared.approvals.pending.decide(
         id,
@@ -115,7 +127,7 @@ fn webhook_callback(
         tracing::warn!(id, why, "webhook callback refused");
         return error(401, "Unauthorized", &format!("invalid signature: {why}"));
     }
-    let (allow, by, reason) = match webhook::parse_callback(body) {
+    let (allow, by, reason) = match webhook::parse_callback(body, id) {
         Ok(d) => d,
         Err(e) => return error(400, "Bad Request", &e),
     };

@@ -219,6 +219,16 @@ impl SlackMessages {
         }
     }
 
+    /// Whether a click on message `ts` via `credential` may decide pending approval `id`: the
+    /// gateway must have posted that very message for that id with that credential.
+    pub fn matches(&self, id: u64, credential: &str, ts: Option<&str>) -> bool {
+        self.posted
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+            .is_some_and(|p| p.credential == credential && Some(p.ts.as_str()) == ts)
+    }
+
     /// Replaces the buttons of a posted message with the outcome, in a detached task (the
     /// agent's answer does not wait for Slack).
     pub fn update(&self, shared: &Shared, id: u64, status: String) {
@@ -257,6 +267,9 @@ pub enum InteractiveError {
     /// Missing, stale or wrong signature.
     #[error("invalid slack signature: {0}")]
     Signature(&'static str),
+    /// The click is not on the message the gateway posted for that approval.
+    #[error("the click does not belong to pending approval `{0}`")]
+    Foreign(u64),
     /// The payload is not a block action this gateway understands.
     #[error("malformed slack payload: {0}")]
     Payload(String),
@@ -314,8 +327,21 @@ fn form_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A decision carried by a block-action payload: (pending id, allow, slack user).
-pub fn parse_payload(body: &[u8]) -> Result<(u64, bool, String), InteractiveError> {
+/// A decision carried by a block-action payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Click {
+    /// The pending id (the button's value).
+    pub id: u64,
+    /// Approve or deny.
+    pub allow: bool,
+    /// The Slack user who clicked.
+    pub user: String,
+    /// The `ts` of the message the button was on.
+    pub message_ts: Option<String>,
+}
+
+/// Parses a block-action payload.
+pub fn parse_payload(body: &[u8]) -> Result<Click, InteractiveError> {
     let text =
         std::str::from_utf8(body).map_err(|_| InteractiveError::Payload("not utf-8".into()))?;
     let payload = text
@@ -343,7 +369,16 @@ pub fn parse_payload(body: &[u8]) -> Result<(u64, bool, String), InteractiveErro
         .find_map(|k| v["user"][k].as_str())
         .unwrap_or("unknown")
         .to_string();
-    Ok((id, allow, user))
+    let message_ts = v["container"]["message_ts"]
+        .as_str()
+        .or_else(|| v["message"]["ts"].as_str())
+        .map(str::to_string);
+    Ok(Click {
+        id,
+        allow,
+        user,
+        message_ts,
+    })
 }
 
 /// The signing secret of the `slack_tokens` credential `name`.
@@ -397,9 +432,10 @@ mod tests {
         let json = r#"{"type":"block_actions","user":{"id":"U1","username":"dana"},"actions":[{"action_id":"approve","value":"7"}]}"#;
         let enc: String = json.bytes().map(|b| format!("%{b:02X}")).collect();
         let body = format!("payload={enc}");
+        let c = parse_payload(body.as_bytes()).unwrap();
         assert_eq!(
-            parse_payload(body.as_bytes()).unwrap(),
-            (7, true, "dana".to_string())
+            (c.id, c.allow, c.user.as_str(), c.message_ts),
+            (7, true, "dana", None)
         );
         assert!(parse_payload(b"payload=%7B%7D").is_err());
         assert_eq!(form_decode("a+b%2Cc%zz"), "a b,c%zz");

@@ -3,8 +3,8 @@
 //! `<timestamp>.<body>` keyed by the primary secret of the approver's `credential`
 //! (headers `X-Clawpatrol-Timestamp` and `X-Clawpatrol-Signature: sha256=<hex>`). The
 //! receiver decides through the management API, or by POSTing
-//! `{"decision":"approve"|"deny","by":"…","reason":"…"}` to the `callback` URL in the
-//! payload, signed the same way.
+//! `{"id":<id>,"decision":"approve"|"deny","by":"…","reason":"…"}` to the `callback` URL in
+//! the payload, signed the same way.
 
 use std::time::Duration;
 
@@ -112,9 +112,15 @@ pub async fn notify(
     }
 }
 
-/// A decision from a signed callback body.
-pub fn parse_callback(body: &[u8]) -> Result<(bool, String, String), String> {
+/// A decision from a signed callback body for pending approval `id` (the body must name the
+/// same `id`, so a captured callback cannot be replayed against another approval).
+pub fn parse_callback(body: &[u8], id: u64) -> Result<(bool, String, String), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid json body: {e}"))?;
+    if v["id"].as_u64() != Some(id) {
+        return Err(format!(
+            "the body's `id` must be {id}, the approval in the url"
+        ));
+    }
     let allow = match v["decision"].as_str() {
         Some("approve") => true,
         Some("deny") => false,
@@ -144,9 +150,11 @@ mod tests {
     #[test]
     fn callbacks() {
         assert_eq!(
-            parse_callback(br#"{"decision":"deny","by":"ci","reason":"no"}"#).unwrap(),
+            parse_callback(br#"{"id":3,"decision":"deny","by":"ci","reason":"no"}"#, 3).unwrap(),
             (false, "ci".into(), "no".into())
         );
-        assert!(parse_callback(br#"{"decision":"maybe"}"#).is_err());
+        assert!(parse_callback(br#"{"id":3,"decision":"deny"}"#, 4).is_err());
+        assert!(parse_callback(br#"{"decision":"deny"}"#, 3).is_err());
+        assert!(parse_callback(br#"{"id":3,"decision":"maybe"}"#, 3).is_err());
     }
 }

@@ -819,6 +819,7 @@ async fn forward<S: Io>(
             up.wire.io.flush().await
         }
         .await;
+        let write_failed = sent.is_err();
         let result = match sent {
             Ok(()) => {
                 if !body.decoder.is_done() {
@@ -863,7 +864,10 @@ async fn forward<S: Io>(
             Err(e) => {
                 *upstream = None;
                 let stale = matches!(e, ReadError::Io(_) | ReadError::Incomplete);
-                if reused && retryable && stale && attempt == 1 {
+                // A stale keep-alive connection: resend once, but only when the request
+                // cannot have been executed (the write failed) or is safe to repeat.
+                let safe = matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+                if reused && retryable && stale && attempt == 1 && (write_failed || safe) {
                     continue;
                 }
                 let why = format!("upstream response: {e}");
@@ -949,7 +953,8 @@ async fn forward<S: Io>(
             if s.bytes > 0 {
                 x.rec.resp_sha = hex::encode(hash.finalize());
             }
-            x.rec.resp_body = body_sample(decoder.inspected().bytes(), s.bytes, storage, &[]);
+            x.rec.resp_body =
+                body_sample(decoder.inspected().bytes(), s.bytes, storage, &x.secrets);
             if client_close || upstream_close {
                 Flow::Close
             } else {
@@ -988,6 +993,8 @@ async fn read_final_head<S: Io>(
         let r = up.wire.read_response_head(limits, within).await?;
         if (100..200).contains(&r.status) && r.status != 101 {
             if r.status != 100 {
+                let mut r = r;
+                strip_credential_headers(&mut r);
                 client.write_all(&r.to_bytes()).await?;
             }
             continue;

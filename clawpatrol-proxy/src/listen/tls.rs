@@ -60,6 +60,14 @@ pub async fn dispatch<S: Io + 'static>(
     let sni = hello
         .server_name
         .map(|s| s.trim_end_matches('.').to_ascii_lowercase());
+    // The name that is checked must be the name that is dialled: a CONNECT to one host with
+    // the SNI of another would otherwise be decided (or spliced) under the wrong name.
+    if let (Some(s), Some(h)) = (&sni, &dest.host) {
+        if !s.eq_ignore_ascii_case(h.trim_end_matches('.')) {
+            tracing::info!(%peer, sni = %s, connect = %h, "tls server name differs from the CONNECT host; closing");
+            return;
+        }
+    }
     let Some(host) = sni.or_else(|| dest.host.clone().map(|h| h.to_ascii_lowercase())) else {
         tracing::info!(%peer, "tls flow without server name or destination host; closing");
         return;
