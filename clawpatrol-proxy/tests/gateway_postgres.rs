@@ -499,6 +499,32 @@ fn parked_psql_statements_are_released_or_denied_by_a_human() {
         "beta"
     );
 
+    // Two statements needing different approvers: both chains run (desk, then ops), the
+    // approvers see the whole text, and ops timing out denies the frame whole.
+    let run = std::thread::spawn(move || {
+        psql(
+            port,
+            PLACEHOLDER_USER,
+            "appdb",
+            "UPDATE t SET name = 'both' WHERE id = 3\\; SELECT * FROM secrets;\n",
+        )
+    });
+    let id = pending_id(&state);
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_clawpatrol"))
+        .args(["approvals", "show", &id, "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("secrets"));
+    decide(&state, &["approve", &id]);
+    let (_, err) = run.join().unwrap();
+    assert!(err.contains("approver \"ops\" timed out after 1s"), "{err}");
+    assert_eq!(
+        s.pg.admin("appdb", "SELECT name FROM t WHERE id = 3")
+            .trim(),
+        "gamma"
+    );
+
     let rows = wait_audit(&s.gw.state, 1);
     assert!(
         rows.iter().any(|r| r.0 == "update" && r.2 == "approved"),

@@ -26,6 +26,8 @@ pub const OVERSIZE_REASON: &str =
     "statement exceeds the 1 MiB inspection buffer and cannot be inspected; failing closed";
 /// Longest SQL summary stored in the audit `path` column, in bytes.
 const SUMMARY_CAP: usize = 200;
+/// Most agent bytes held (undecided) while a statement waits for approval.
+const MAX_HELD: usize = 1 << 20;
 /// Read buffer size of each leg.
 const READ_BUF: usize = 64 * 1024;
 
@@ -162,13 +164,43 @@ pub async fn run(
             }
             if let Some(parked) = pump.awaiting.take() {
                 // Park the statement: nothing reaches the server before the chain allows.
-                // The agent's further frames wait in the socket (back-pressure).
+                // The agent's later bytes are kept (bounded) but not decided until then; if
+                // the agent goes away, the statement is denied and never sent.
                 let policy = shared.policy.load_full();
                 let req = pump.approval_request(&parked);
-                let verdict = run_chain(shared, &policy, &parked.chain, &req).await;
-                pump.resolve(parked, &verdict)?;
-                pump.on_agent(&[])?;
-                continue;
+                let approvers = parked.chain.clone();
+                let chain = run_chain(shared, &policy, &approvers, &req);
+                tokio::pin!(chain);
+                let mut held = 0usize;
+                let verdict = loop {
+                    tokio::select! {
+                        v = &mut chain => break Some(v),
+                        r = ar.read(&mut abuf), if held < MAX_HELD => match r {
+                            Ok(0) | Err(_) => break None,
+                            Ok(n) => {
+                                pump.dec.feed(&abuf[..n]);
+                                held += n;
+                            }
+                        },
+                    }
+                };
+                match verdict {
+                    Some(v) => {
+                        pump.resolve(parked, &v)?;
+                        pump.on_agent(&[])?;
+                        continue;
+                    }
+                    None => {
+                        let gone = ApprovalVerdict::deny(
+                            "",
+                            "",
+                            "original client connection closed before approval; upstream request was not sent",
+                        );
+                        pump.resolve(parked, &gone)?;
+                        pump.agent_out.clear();
+                        return Ok(());
+                    }
+                }
             }
             tokio::select! {
                 r = ar.read(&mut abuf) => {
@@ -368,7 +400,19 @@ impl<'a> Pump<'a> {
                 self.deny_frame(&policy, &frame, "deny", &reason, None);
                 Ok(())
             }
-            Some(Verdict::Approve(chain)) => {
+            Some(Verdict::Approve(_)) => {
+                // Every statement that needs approval is approved together: the union of
+                // their chains runs, and the approvers see the whole frame.
+                let mut chain: Vec<String> = Vec::new();
+                for d in &frame.decisions {
+                    if let Verdict::Approve(c) = &d.verdict {
+                        for a in c {
+                            if !chain.contains(a) {
+                                chain.push(a.clone());
+                            }
+                        }
+                    }
+                }
                 self.awaiting = Some(Awaiting { frame, chain });
                 Ok(())
             }
@@ -397,10 +441,16 @@ impl<'a> Pump<'a> {
             .unwrap_or_else(|| self.action(String::new()));
         let mut redacted = action.clone();
         clawpatrol_core::audit::redact_action(&mut redacted, &self.info.secrets);
-        let (verb, summary) = match &action.facts {
-            Facts::Sql(f) => (f.verb.clone(), summary(&f.statement)),
-            _ => (String::new(), String::new()),
+        let verb = match &action.facts {
+            Facts::Sql(f) => f.verb.clone(),
+            _ => String::new(),
         };
+        let whole = match &parked.frame.m {
+            FrontendMessage::Query(q) => q.as_str(),
+            FrontendMessage::Parse { query, .. } => query.as_str(),
+            _ => "",
+        };
+        let summary = summary(whole);
         ApprovalRequest {
             approver: String::new(),
             endpoint: self.info.endpoint.clone(),
