@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use support::*;
 
@@ -14,62 +11,21 @@ const JUDGE_KEY: &str = "judge-key-real-3c91";
 
 /// A chat-completions server: answers `allow` for bodies mentioning `/judge/ok`, else
 /// `deny`; records every request.
-fn judge_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            let (head_end, len) = loop {
-                let n = c.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break (0, 0);
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    break (i + 4, len);
-                }
-            };
-            if head_end == 0 {
-                continue;
-            }
-            while buf.len() < head_end + len {
-                let n = c.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let text = String::from_utf8_lossy(&buf).into_owned();
-            let verdict = if text.contains("/judge/ok") {
-                "allow\\nreading public data is fine"
-            } else {
-                "deny\\nthis writes data"
-            };
-            s2.lock().unwrap().push(text);
-            let body = format!(
-                r#"{{"id":"x","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"{verdict}"}},"finish_reason":"stop"}}]}}"#
-            );
-            let _ = write!(
-                c,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (port, seen)
+fn judge_server() -> (u16, Recorded) {
+    plain_server(|text| {
+        let verdict = if text.contains("/judge/ok") {
+            "allow\\nreading public data is fine"
+        } else {
+            "deny\\nthis writes data"
+        };
+        let body = format!(
+            r#"{{"id":"x","object":"chat.completion","choices":[{{"index":0,"message":{{"role":"assistant","content":"{verdict}"}},"finish_reason":"stop"}}]}}"#
+        );
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! (simple protocol) and tokio-postgres (extended protocol), auth offload with SCRAM and MD5,
 //! per-statement gating, audit, hot reload.
 
+mod support;
 mod support_pg;
 
 use std::path::Path;
 
+use support::files_containing;
 use support_pg::*;
 
 const PLACEHOLDER_USER: &str = "ph_agent_user";

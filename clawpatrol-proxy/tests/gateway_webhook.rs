@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -22,55 +19,13 @@ fn sign(ts: u64, body: &str) -> String {
 }
 
 /// A receiver that records (headers, body) of each POST and answers 204.
-/// Recorded (head, body) pairs.
-type Hooks = Arc<Mutex<Vec<(String, String)>>>;
-
-fn receiver() -> (u16, Hooks) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                let n = c.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        s2.lock()
-                            .unwrap()
-                            .push((head.to_string(), body.to_string()));
-                        break;
-                    }
-                }
-            }
-            let _ = c.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (port, seen)
-}
-
 #[test]
 fn webhook_notifies_and_signed_callbacks_decide() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new();
     let upstream = Upstream::start(ca.server_config(&["api.test"]));
-    let (hook_port, hooks) = receiver();
+    let (hook_port, hooks) =
+        plain_server(|_| "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_string());
     let config = dir.path().join("policy.hcl");
     std::fs::write(
         &config,
@@ -133,8 +88,9 @@ rule "deploys" {{
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let (head, body) = loop {
-        if let Some(h) = hooks.lock().unwrap().first().cloned() {
-            break h;
+        if let Some(raw) = hooks.lock().unwrap().first().cloned() {
+            let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+            break (head.to_string(), body.to_string());
         }
         assert!(Instant::now() < deadline, "no webhook");
         std::thread::sleep(Duration::from_millis(50));

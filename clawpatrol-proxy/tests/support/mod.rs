@@ -590,3 +590,52 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     hits
 }
+
+/// Raw requests a [`plain_server`] received.
+pub type Recorded = Arc<Mutex<Vec<String>>>;
+
+/// A plain-HTTP server on a random loopback port that stands in for a remote API: it reads
+/// each request (head and `Content-Length` body), records its raw text, and writes
+/// `answer(raw request)` as the whole response.
+pub fn plain_server(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Recorded) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen: Recorded = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let complete = loop {
+                let n = c.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break false;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= i + 4 + len {
+                    break true;
+                }
+            };
+            if !complete {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let reply = answer(&text);
+            s2.lock().unwrap().push(text);
+            let _ = c.write_all(reply.as_bytes());
+        }
+    });
+    (port, seen)
+}
