@@ -37,17 +37,10 @@ fn llm_judge_allows_denies_and_caches() {
     let config = dir.path().join("policy.hcl");
     std::fs::write(
         &config,
-        format!(
-            r##"schema_version = 1
-endpoint "https" "api" {{
-  hosts   = ["api.test"]
-  ca_cert = <<EOT
-{ca}EOT
-}}
-credential "passthrough" "open" {{
-  endpoint = https.api
-}}
-credential "bearer_token" "judge-key" {{
+        open_api_policy(
+            &ca.pem,
+            &format!(
+                r##"credential "bearer_token" "judge-key" {{
 }}
 approver "llm_approver" "judge" {{
   model      = "local-judge"
@@ -55,16 +48,13 @@ approver "llm_approver" "judge" {{
   base_url   = "http://127.0.0.1:{judge_port}/v1"
   policy     = "reads are fine, writes are not"
 }}
-profile "dev" {{
-  credentials = [passthrough.open]
-}}
 rule "judged" {{
   endpoint  = https.api
   condition = "http.path.startsWith('/judge')"
   approve   = [llm_approver.judge]
 }}
-"##,
-            ca = ca.pem
+"##
+            ),
         ),
     )
     .unwrap();

@@ -57,35 +57,23 @@ fn slack_buttons_decide_parked_requests() {
     let config = dir.path().join("policy.hcl");
     std::fs::write(
         &config,
-        format!(
-            r##"schema_version = 1
-endpoint "https" "api" {{
-  hosts   = ["api.test"]
-  ca_cert = <<EOT
-{ca}EOT
-}}
-credential "passthrough" "open" {{
-  endpoint = https.api
-}}
-credential "slack_tokens" "slackbot" {{
-}}
-approver "human_approver" "ops" {{
+        open_api_policy(
+            &ca.pem,
+            r##"credential "slack_tokens" "slackbot" {
+}
+approver "human_approver" "ops" {
   channel    = "#ops"
   credential = slack_tokens.slackbot
   timeout    = 60
-  message    = "{{{{method}}}} {{{{path}}}} by {{{{profile}}}}"
-}}
-profile "dev" {{
-  credentials = [passthrough.open]
-}}
-rule "merges" {{
+  message    = "{{method}} {{path}} by {{profile}}"
+}
+rule "merges" {
   endpoint  = https.api
   condition = "http.path.startsWith('/merge')"
   approve   = [human_approver.ops]
   reason    = "merges need a human"
-}}
+}
 "##,
-            ca = ca.pem
         ),
     )
     .unwrap();

@@ -29,17 +29,10 @@ fn webhook_notifies_and_signed_callbacks_decide() {
     let config = dir.path().join("policy.hcl");
     std::fs::write(
         &config,
-        format!(
-            r##"schema_version = 1
-endpoint "https" "api" {{
-  hosts   = ["api.test"]
-  ca_cert = <<EOT
-{ca}EOT
-}}
-credential "passthrough" "open" {{
-  endpoint = https.api
-}}
-credential "bearer_token" "hook-key" {{
+        open_api_policy(
+            &ca.pem,
+            &format!(
+                r##"credential "bearer_token" "hook-key" {{
 }}
 approver "human_approver" "ci" {{
   channel     = "#deploys"
@@ -47,16 +40,13 @@ approver "human_approver" "ci" {{
   webhook_url = "http://127.0.0.1:{hook_port}/hook"
   timeout     = 60
 }}
-profile "dev" {{
-  credentials = [passthrough.open]
-}}
 rule "deploys" {{
   endpoint  = https.api
   condition = "http.path.startsWith('/deploy')"
   approve   = [human_approver.ci]
 }}
-"##,
-            ca = ca.pem
+"##
+            ),
         ),
     )
     .unwrap();

@@ -639,3 +639,23 @@ pub fn plain_server(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, R
     });
     (port, seen)
 }
+
+/// A policy with one `https` endpoint `api.test` (trusting the upstream's test CA `ca_pem`),
+/// a passthrough credential on it and a profile `dev` holding it, followed by `rest`.
+pub fn open_api_policy(ca_pem: &str, rest: &str) -> String {
+    format!(
+        r#"schema_version = 1
+endpoint "https" "api" {{
+  hosts   = ["api.test"]
+  ca_cert = <<EOT
+{ca_pem}EOT
+}}
+credential "passthrough" "open" {{
+  endpoint = https.api
+}}
+profile "dev" {{
+  credentials = [passthrough.open]
+}}
+{rest}"#
+    )
+}
