@@ -1,11 +1,12 @@
 //! SQL facts for a ~200-character Postgres statement (DESIGN §8 budget: median ≤ 40 µs):
-//! our full `analyze_postgres` (split, parse, verb, tree walk, shadows) against a raw
-//! `pg_query::parse` of the same text, in the same run. Prints both medians and the ratio.
+//! `analyze_postgres` (split, then libpg_query's summary for plain DML like this SELECT), the
+//! full parse-tree walk it falls back to for everything else, and a raw `pg_query::parse` of
+//! the same text, in the same run. Prints the medians and the ratio.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clawpatrol_protocols::sql::analyze_postgres;
+use clawpatrol_protocols::sql::{analyze_postgres, analyze_postgres_full};
 use criterion::Criterion;
 
 const STATEMENT: &str = "SELECT u.id, u.email, count(o.id) AS orders, max(o.created_at) \
@@ -42,6 +43,9 @@ fn main() {
     g.bench_function("analyze_postgres", |b| {
         b.iter(|| analyze_postgres(black_box(STATEMENT)))
     });
+    g.bench_function("analyze_postgres_full", |b| {
+        b.iter(|| analyze_postgres_full(black_box(STATEMENT)))
+    });
     g.bench_function("pg_query::parse", |b| {
         b.iter(|| pg_query::parse(black_box(STATEMENT)).is_ok())
     });
@@ -49,6 +53,11 @@ fn main() {
     let ours = median_ns(
         || drop(black_box(analyze_postgres(black_box(STATEMENT)))),
         2_000,
+        31,
+    );
+    let full = median_ns(
+        || drop(black_box(analyze_postgres_full(black_box(STATEMENT)))),
+        500,
         31,
     );
     let raw = median_ns(
@@ -67,6 +76,10 @@ fn main() {
     println!(
         "analyze_postgres (median) {:>9.2} µs   budget 40 µs",
         ours / 1000.0
+    );
+    println!(
+        "  full parse-tree walk     {:>9.2} µs   (the path for DDL, CTEs, DO, MERGE, utility)",
+        full / 1000.0
     );
     println!("pg_query::parse  (median) {:>9.2} µs", raw / 1000.0);
     println!("ratio (ours / raw parse)  {:>9.2}x", ours / raw);

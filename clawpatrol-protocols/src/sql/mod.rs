@@ -9,11 +9,12 @@
 mod database;
 mod postgres;
 mod split;
+mod summary;
 mod verb;
 mod walk;
 
 pub use database::postgres_database;
-pub use postgres::analyze_postgres;
+pub use postgres::{analyze_postgres, analyze_postgres_full};
 pub use split::split_postgres;
 pub use verb::{postgres_verb, POSTGRES_VERBS};
 

@@ -5,6 +5,7 @@ use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
 use super::split::split_postgres;
+use super::summary::summarize;
 use super::verb::postgres_verb;
 use super::walk::{collect, Refs};
 use super::SqlStatement;
@@ -14,7 +15,22 @@ const MAX_DO_DEPTH: usize = 4;
 
 /// Analyses a Postgres query text: one [`SqlStatement`] per piece, each followed by its
 /// shadow statements, in evaluation order. Empty (or whitespace-only) text gives no statement.
+///
+/// Plain DML pieces take libpg_query's summary (see `summary.rs`); the rest the full walk.
 pub fn analyze_postgres(text: &str) -> Vec<SqlStatement> {
+    let mut out = Vec::new();
+    for piece in split_postgres(text) {
+        match summarize(piece) {
+            Some(statement) => out.push(statement),
+            None => analyze_piece(piece, piece, 0, false, &mut out),
+        }
+    }
+    out
+}
+
+/// [`analyze_postgres`] through the full parse-tree walk only: the reference the fast path
+/// is tested against (tests, fuzzing, benchmarks).
+pub fn analyze_postgres_full(text: &str) -> Vec<SqlStatement> {
     let mut out = Vec::new();
     analyze_text(text, 0, false, &mut out);
     out

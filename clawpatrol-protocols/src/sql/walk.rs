@@ -38,6 +38,18 @@ impl Refs {
         }
     }
 
+    /// Adds a function call given as its dotted name and its last part (same rules as
+    /// [`Refs::add_function`]).
+    pub fn add_function_names(&mut self, dotted: &str, last: &str) {
+        if dotted.is_empty() {
+            return;
+        }
+        if dotted.len() > last.len() {
+            self.functions.push(last.to_lowercase());
+        }
+        self.functions.push(dotted.to_lowercase());
+    }
+
     /// Adds a function call given by its name parts.
     pub fn add_function(&mut self, parts: &[String]) {
         if parts.is_empty() {
@@ -213,6 +225,7 @@ impl<'a, 'r> ser::Serializer for &'a mut Walker<'r> {
         let kind = match name {
             "RangeVar" if !self.capturing => Kind::RangeVar,
             "FuncCall" if !self.capturing => Kind::FuncCall,
+            "LockingClause" => Kind::LockingClause,
             _ => Kind::Other,
         };
         Ok(StructWalk {
@@ -308,6 +321,9 @@ impl ser::SerializeStructVariant for Pass<'_, '_> {
 enum Kind {
     RangeVar,
     FuncCall,
+    /// `FOR UPDATE OF x`: `x` names an item of the FROM list (often an alias), which the
+    /// walk has already counted; it is not a relation reference of its own.
+    LockingClause,
     Other,
 }
 
@@ -328,6 +344,7 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
             (Kind::RangeVar, "relname") | (Kind::FuncCall, "funcname") => {
                 self.rel = self.w.capture(value)
             }
+            (Kind::LockingClause, "locked_rels") => {}
             _ => value.serialize(&mut *self.w)?,
         }
         Ok(())
@@ -340,7 +357,7 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
                 self.w.refs.add_table(schema, rel);
             }
             Kind::FuncCall => self.w.refs.add_function(&self.rel),
-            Kind::Other => {}
+            Kind::LockingClause | Kind::Other => {}
         }
         Ok(())
     }
