@@ -134,28 +134,6 @@ fn setup() -> Setup {
     }
 }
 
-fn audit_rows(state: &Path) -> Vec<(String, String, String, String)> {
-    let db = rusqlite::Connection::open(state.join("clawpatrol.db")).unwrap();
-    let mut st = db
-        .prepare("SELECT method, path, action, reason FROM actions ORDER BY id")
-        .unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn wait_audit(state: &Path, n: usize) -> Vec<(String, String, String, String)> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let rows = audit_rows(state);
-        if rows.len() >= n || std::time::Instant::now() > deadline {
-            return rows;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn psql_statements_are_gated_and_secrets_stay_in_the_gateway() {
     let s = setup();

@@ -95,6 +95,19 @@ impl TestCa {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A server certificate for `names` (DNS names or IP addresses) signed by this CA, for a
+    /// server that is not a rustls one (PostgreSQL): (certificate PEM, PKCS#8 key PEM).
+    pub fn server_cert_pem(&self, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// This CA's certificate, DER.
     pub fn cert_der(&self) -> rustls_pki_types::CertificateDer<'static> {
         <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::from_pem_slice(

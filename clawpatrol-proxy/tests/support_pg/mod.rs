@@ -67,10 +67,25 @@ fn run_as_postgres(args: &[&str]) -> Output {
     out
 }
 
+/// Addresses a TLS-only server listens on: the certificate names only the first, so the
+/// second reaches the same server under a name the certificate does not cover.
+pub const TLS_LISTEN: [&str; 2] = ["127.0.0.1", "127.0.0.2"];
+
 impl PgServer {
     /// initdb, configure (SCRAM by default, an MD5 role), start, and create the test roles,
     /// database and tables.
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// Like [`PgServer::start`], but TLS-only: `ssl = on` with `cert_pem`/`key_pem` (PEM) as the
+    /// server certificate and key, listening on both [`TLS_LISTEN`] addresses, and `pg_hba.conf`
+    /// holding only `hostssl` lines, so a TCP login without TLS is refused.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> PgServer {
+        PgServer::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> PgServer {
         let tmp = tempfile::Builder::new().prefix("cp-pg").tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -96,14 +111,34 @@ impl PgServer {
             "--no-sync",
         ]);
         let port = free_port();
-        let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+        let listen = if tls.is_some() {
+            TLS_LISTEN.join(",")
+        } else {
+            TLS_LISTEN[0].to_string()
+        };
+        let mut conf = format!(
+            "port = {port}\nlisten_addresses = '{listen}'\nunix_socket_directories = '{}'\n\
              password_encryption = 'scram-sha-256'\nlog_connections = on\nfsync = off\n",
             dir.display()
         );
+        let hba = if let Some((cert_pem, key_pem)) = tls {
+            let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+            write_as_postgres(&cert, cert_pem);
+            write_as_postgres(&key, key_pem);
+            // PostgreSQL refuses a key readable by group or others when it owns it.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            conf.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                cert.display(),
+                key.display()
+            ));
+            "local all all trust\nhostssl all app_md5 127.0.0.0/8 md5\n\
+             hostssl all all 127.0.0.0/8 scram-sha-256\n"
+        } else {
+            "local all all trust\nhost all app_md5 127.0.0.1/32 md5\n\
+             host all all 127.0.0.1/32 scram-sha-256\n"
+        };
         append(&data.join("postgresql.conf"), &conf);
-        let hba = "local all all trust\nhost all app_md5 127.0.0.1/32 md5\n\
-                   host all all 127.0.0.1/32 scram-sha-256\n";
         write_as_postgres(&data.join("pg_hba.conf"), hba);
         let pg_ctl = format!("{}/pg_ctl", pg_bin());
         let log = dir.join("server.log");
@@ -325,4 +360,46 @@ pub fn psql(port: u16, user: &str, db: &str, input: &str) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// One audit row: (method, path, action, reason).
+pub type AuditRow = (String, String, String, String);
+
+/// The gateway's audit rows, oldest first; only those of `endpoint` (typed name) if given.
+pub fn audit_rows_of(state: &Path, endpoint: Option<&str>) -> Vec<AuditRow> {
+    let db = rusqlite::Connection::open(state.join("clawpatrol.db")).unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT method, path, action, reason FROM actions \
+             WHERE ?1 IS NULL OR endpoint = ?1 ORDER BY id",
+        )
+        .unwrap();
+    st.query_map([endpoint], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// All audit rows, oldest first.
+pub fn audit_rows(state: &Path) -> Vec<AuditRow> {
+    audit_rows_of(state, None)
+}
+
+/// Waits (up to 10 s) until at least `n` audit rows (of `endpoint`, if given) are written.
+pub fn wait_audit_of(state: &Path, endpoint: Option<&str>, n: usize) -> Vec<AuditRow> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = audit_rows_of(state, endpoint);
+        if rows.len() >= n || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (up to 10 s) until at least `n` audit rows are written.
+pub fn wait_audit(state: &Path, n: usize) -> Vec<AuditRow> {
+    wait_audit_of(state, None, n)
 }
