@@ -167,11 +167,15 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
 
     let mut again = Vec::new();
     let mut ready = Vec::new();
+    let mut copy_in = Vec::new();
     for m in &msgs {
         let at = again.len();
         m.encode(&mut again).expect("re-encodes");
         if let BackendMessage::ReadyForQuery(s) = m {
             ready.push((at, again.len(), s.byte()));
+        }
+        if matches!(m, BackendMessage::CopyInResponse(_)) {
+            copy_in.push(at);
         }
     }
     assert_eq!(again, raw, "re-encoding gives back the recorded bytes");
@@ -179,6 +183,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
     for step in [1, 3, 64, raw.len()] {
         let mut scanner = FrameScanner::new();
         let mut found = Vec::new();
+        let mut found_copy_in = Vec::new();
         let mut start = None;
         for (i, piece) in raw.chunks(step).enumerate() {
             let base = i * step;
@@ -187,6 +192,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
             for e in events {
                 match e {
                     ScanEvent::ReadyStart(off) => start = Some(base + off),
+                    ScanEvent::CopyInStart(off) => found_copy_in.push(base + off),
                     ScanEvent::ReadyEnd { end, status } => {
                         found.push((start.take().expect("start first"), base + end, status))
                     }
@@ -195,6 +201,10 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         }
         assert!(scanner.at_boundary());
         assert_eq!(found, ready, "scanner at {step}-byte pieces");
+        assert_eq!(
+            found_copy_in, copy_in,
+            "CopyInResponse starts at {step}-byte pieces"
+        );
     }
     msgs
 }

@@ -325,6 +325,36 @@ async fn extended_protocol_reload_and_denied_parse() {
     assert_eq!(b.unwrap_err().as_db_error().unwrap().code().code(), "42501");
     assert_eq!(c.unwrap().get::<_, i32>(0), 3);
 
+    // COPY FROM STDIN in the extended protocol (Parse/Bind/Execute/Sync, data, CopyDone,
+    // Sync): the server ignores the Sync that reaches it during the COPY and answers one
+    // ReadyForQuery for both, so the gateway must owe the agent only one. A denied statement
+    // right after is answered at once (it would wait behind a never-coming answer otherwise).
+    {
+        use futures_util::SinkExt;
+        let sink = client
+            .copy_in("COPY audit_log (id, note) FROM STDIN")
+            .await
+            .unwrap();
+        let mut sink = std::pin::pin!(sink);
+        sink.send(bytes::Bytes::from_static(b"7\tcopied\n8\tcopied\n"))
+            .await
+            .unwrap();
+        assert_eq!(sink.as_mut().finish().await.unwrap(), 2);
+    }
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.prepare("DROP TABLE t"),
+    )
+    .await
+    .expect("a denied Parse after COPY is answered, not parked behind the COPY's Sync")
+    .unwrap_err();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
+    let copied = client
+        .query_one("SELECT count(*) FROM audit_log WHERE note = 'copied'", &[])
+        .await
+        .unwrap();
+    assert_eq!(copied.get::<_, i64>(0), 2);
+
     // A frame over the 1 MiB inspection cap fails closed; the session goes on.
     let huge = format!("SELECT '{}'", "x".repeat(1_100_000));
     let err = client.simple_query(&huge).await.unwrap_err();
@@ -394,7 +424,8 @@ rule "no-reads-of-t" {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 2);
+    // The seed row, the transaction's insert and the two copied rows.
+    assert_eq!(n, 4);
 }
 
 /// Waits until one approval is pending on the gateway and returns its id.

@@ -12,6 +12,9 @@ use super::codec::{FrameHeader, PgError};
 pub enum ScanEvent {
     /// A ReadyForQuery frame starts at this offset (its type byte).
     ReadyStart(usize),
+    /// A CopyInResponse (`G`) frame starts at this offset: the server now reads COPY data
+    /// and ignores any Sync until the client's CopyDone or CopyFail.
+    CopyInStart(usize),
     /// A ReadyForQuery frame ends just before this offset; it carried `status`.
     ReadyEnd {
         /// Offset one past the frame's last byte.
@@ -41,7 +44,7 @@ impl FrameScanner {
         self.header_len == 0 && self.remaining == 0
     }
 
-    /// Scans `input`, appending ReadyForQuery boundaries to `events`. A malformed header
+    /// Scans `input`, appending ReadyForQuery boundaries and CopyInResponse starts to `events`. A malformed header
     /// (length below 4, or a ReadyForQuery whose length is not 5) is an error.
     pub fn scan(&mut self, input: &[u8], events: &mut Vec<ScanEvent>) -> Result<(), PgError> {
         let mut i = 0;
@@ -61,8 +64,12 @@ impl FrameScanner {
                 i += n;
                 continue;
             }
-            if self.header_len == 0 && input[i] == b'Z' {
-                events.push(ScanEvent::ReadyStart(i));
+            if self.header_len == 0 {
+                match input[i] {
+                    b'Z' => events.push(ScanEvent::ReadyStart(i)),
+                    b'G' => events.push(ScanEvent::CopyInStart(i)),
+                    _ => {}
+                }
             }
             self.header[self.header_len] = input[i];
             self.header_len += 1;

@@ -63,9 +63,14 @@ enum Slot {
     Upstream {
         rows: Vec<Row>,
         error: Option<String>,
+        /// Owed for a Sync (which the server ignores while it reads COPY data), not a Query.
+        sync: bool,
     },
     /// The gateway answers: ErrorResponse 42501 + ReadyForQuery.
     Synthetic { reason: String },
+    /// Where the agent's CopyDone or CopyFail sits among the Syncs: it ends the window of
+    /// ignored Syncs once the server confirms the COPY started (no answer of its own).
+    CopyEnd,
 }
 
 /// A Query or Parse frame with its statements and their decisions.
@@ -131,6 +136,13 @@ struct Pump<'a> {
     closing: bool,
     /// A frame waiting for its approval chain; no further frame is read meanwhile.
     awaiting: Option<Awaiting>,
+    /// The server reads COPY data (it sent CopyInResponse) and the agent's CopyDone or
+    /// CopyFail has not been forwarded yet: Syncs forwarded now get no ReadyForQuery.
+    copy_in: bool,
+    /// Rows (and the batch error) of ignored Syncs, answered at the next owed Sync's
+    /// ReadyForQuery.
+    carry: Vec<Row>,
+    carry_error: Option<String>,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -237,6 +249,9 @@ impl<'a> Pump<'a> {
             scanner: FrameScanner::new(),
             events: Vec::new(),
             slots: VecDeque::new(),
+            copy_in: false,
+            carry: Vec::new(),
+            carry_error: None,
             status: b'I',
             batch_rows: Vec::new(),
             batch_forwarded: false,
@@ -314,20 +329,24 @@ impl<'a> Pump<'a> {
                 if let Some(reason) = self.discard.take() {
                     if self.batch_forwarded {
                         self.forward(&FrontendMessage::Sync)?;
-                        let rows = std::mem::take(&mut self.batch_rows);
-                        self.slots.push_back(Slot::Upstream {
-                            rows,
-                            error: Some(reason),
-                        });
+                        self.push_sync_slot(Some(reason));
                     } else {
                         self.push_synthetic(reason);
                     }
                 } else {
                     self.forward(&FrontendMessage::Sync)?;
-                    let rows = std::mem::take(&mut self.batch_rows);
-                    self.slots.push_back(Slot::Upstream { rows, error: None });
+                    self.push_sync_slot(None);
                 }
                 self.batch_forwarded = false;
+                Ok(())
+            }
+            m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
+                self.forward(&m)?;
+                if self.copy_in {
+                    self.copy_in = false;
+                } else {
+                    self.slots.push_back(Slot::CopyEnd);
+                }
                 Ok(())
             }
             FrontendMessage::Terminate => {
@@ -497,7 +516,11 @@ impl<'a> Pump<'a> {
             self.batch_rows.extend(rows);
             self.batch_forwarded = true;
         } else {
-            self.slots.push_back(Slot::Upstream { rows, error: None });
+            self.slots.push_back(Slot::Upstream {
+                rows,
+                error: None,
+                sync: false,
+            });
         }
         Ok(())
     }
@@ -529,6 +552,74 @@ impl<'a> Pump<'a> {
 
     fn forward(&mut self, m: &FrontendMessage) -> Result<(), SessionError> {
         m.encode(&mut self.up_out).map_err(SessionError::Protocol)
+    }
+
+    /// Owes the agent the server's answer to a forwarded Sync, with the batch's rows; while
+    /// the server reads COPY data it ignores the Sync, so the rows wait for the next one.
+    fn push_sync_slot(&mut self, error: Option<String>) {
+        let mut rows = std::mem::take(&mut self.carry);
+        rows.append(&mut self.batch_rows);
+        let error = self.carry_error.take().or(error);
+        if self.copy_in {
+            self.carry = rows;
+            self.carry_error = error;
+        } else {
+            self.slots.push_back(Slot::Upstream {
+                rows,
+                error,
+                sync: true,
+            });
+        }
+    }
+
+    /// The server started reading COPY data: the Syncs forwarded after the command that
+    /// started it and before the agent's CopyDone/CopyFail get no ReadyForQuery. A Query
+    /// slot at the front is that command's own (answered after the COPY); every Sync slot
+    /// up to the CopyEnd marker is ignored and hands its rows on. Without a marker the
+    /// window is still open.
+    fn on_copy_in(&mut self) {
+        let start = usize::from(matches!(
+            self.slots.front(),
+            Some(Slot::Upstream { sync: false, .. })
+        ));
+        let mut i = start;
+        while i < self.slots.len() {
+            match self.slots.get(i) {
+                Some(Slot::CopyEnd) => {
+                    self.slots.remove(i);
+                    // Hand the ignored Syncs' rows to the next owed Sync after the COPY.
+                    let rows = std::mem::take(&mut self.carry);
+                    let error = self.carry_error.take();
+                    if let Some(Slot::Upstream {
+                        rows: next,
+                        error: next_error,
+                        sync: true,
+                    }) = self.slots.get_mut(i)
+                    {
+                        let mut all = rows;
+                        all.append(next);
+                        *next = all;
+                        if next_error.is_none() {
+                            *next_error = error;
+                        }
+                    } else {
+                        self.carry = rows;
+                        self.carry_error = error;
+                    }
+                    return;
+                }
+                Some(Slot::Upstream { sync: true, .. }) => {
+                    if let Some(Slot::Upstream { rows, error, .. }) = self.slots.remove(i) {
+                        self.carry.extend(rows);
+                        if self.carry_error.is_none() {
+                            self.carry_error = error;
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        self.copy_in = true;
     }
 
     /// Answers a denied frame now, or after the upstream answers still owed to the agent.
@@ -569,20 +660,26 @@ impl<'a> Pump<'a> {
                 ScanEvent::ReadyStart(off) => {
                     self.agent_out.extend_from_slice(&data[last..off]);
                     last = off;
+                    // A CopyEnd still queued here belonged to no COPY (the server never
+                    // sent CopyInResponse before answering what follows it).
+                    while matches!(self.slots.front(), Some(Slot::CopyEnd)) {
+                        self.slots.pop_front();
+                    }
                     match self.slots.pop_front() {
-                        Some(Slot::Upstream { rows, error }) => {
+                        Some(Slot::Upstream { rows, error, .. }) => {
                             if let Some(reason) = error {
                                 self.write_error(&reason);
                             }
                             self.finishing = rows;
                         }
-                        Some(s @ Slot::Synthetic { .. }) => {
+                        Some(s @ (Slot::Synthetic { .. } | Slot::CopyEnd)) => {
                             tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
                             self.slots.push_front(s);
                         }
                         None => {}
                     }
                 }
+                ScanEvent::CopyInStart(_) => self.on_copy_in(),
                 ScanEvent::ReadyEnd { end, status } => {
                     self.agent_out.extend_from_slice(&data[last..end]);
                     last = end;
@@ -605,6 +702,7 @@ impl<'a> Pump<'a> {
     /// Writes the rows of statements whose answer never arrived (the session ended).
     fn abandon(&mut self) {
         let mut rows = std::mem::take(&mut self.finishing);
+        rows.append(&mut self.carry);
         rows.append(&mut self.batch_rows);
         for s in std::mem::take(&mut self.slots) {
             if let Slot::Upstream { rows: r, .. } = s {
