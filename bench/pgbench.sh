@@ -2,6 +2,7 @@
 # Postgres through the gateway vs. direct vs. pgbouncer (session mode), one run, side by side.
 #
 #   bench/pgbench.sh                      # pgbench -S -c 16 -j 2 -T 30 per target, then 1-client latency runs
+#   PERF_OUT=/tmp/gw.perf bench/pgbench.sh  # also record a perf profile of the gateway under load
 #   CLIENTS=8 DURATION=10 bench/pgbench.sh
 #
 # Needs root (the PostgreSQL server runs as the `postgres` user via runuser), PostgreSQL 15
@@ -143,8 +144,20 @@ median_us() { cat "$tmp/$1".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END
 
 echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE), each target"
 tps_direct="$(run direct "$PG_PORT" app "$CLIENTS" "$DURATION")"
+if [ -n "${PERF_OUT:-}" ]; then
+  # Optional CPU profile of the gateway during its throughput run (perf record -g).
+  (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT" -- sleep 10 >/dev/null 2>&1) &
+fi
+BOUNCER_PID="$(cat "$tmp/bouncer/pgbouncer.pid")"
+# CPU time (user + system, clock ticks) a process has used so far, all threads.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+gw0="$(cpu_ticks "$GW_PID")"
 tps_gw="$(run gateway "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION")"
+gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 ))
+b0="$(cpu_ticks "$BOUNCER_PID")"
 tps_bouncer="$(run pgbouncer "$BOUNCER_PORT" app "$CLIENTS" "$DURATION")"
+bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 ))
+HZ="$(getconf CLK_TCK)"
 echo "==> 1-client latency runs ($LAT_DURATION s each)"
 run lat_direct "$PG_PORT" app 1 "$LAT_DURATION" log >/dev/null
 run lat_gateway "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" log >/dev/null
@@ -155,7 +168,7 @@ p50_direct="$(median_us lat_direct)"; p50_gw="$(median_us lat_gateway)"; p50_bou
 kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
 
-python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" <<'PY'
+python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" "$gw_ticks" "$bouncer_ticks" "$HZ" <<'PY'
 import sys
 d, g, b = (float(x) for x in sys.argv[1:4])
 pd, pg, pb = (int(x) for x in sys.argv[4:7])
@@ -171,4 +184,8 @@ ok2 = g >= b
 print(f"budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
       f"gateway ≥ pgbouncer: {'met' if ok2 else 'MISSED'} ({g/b:.2f}×)")
 print(f"audit rows written by the gateway: {rows}")
+gt, bt, hz = (int(x) for x in sys.argv[10:13])
+secs_f = float(secs)
+print(f"CPU per transaction in the proxy process: gateway {1e6 * gt / hz / (g * secs_f):.0f} µs "
+      f"(incl. the audit writer), pgbouncer {1e6 * bt / hz / (b * secs_f):.0f} µs")
 PY

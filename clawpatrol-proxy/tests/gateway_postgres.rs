@@ -547,3 +547,105 @@ fn parked_psql_statements_are_released_or_denied_by_a_human() {
         "{rows:?}"
     );
 }
+
+/// Reads backend messages from a raw socket until a ReadyForQuery arrives.
+fn read_until_ready(
+    sock: &mut std::net::TcpStream,
+    dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
+) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
+    use clawpatrol_protocols::postgres::{BackendMessage, Decoded};
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        while let Some(item) = dec.next_frame().unwrap() {
+            let Decoded::Message(m) = item else {
+                panic!("unexpected {item:?}")
+            };
+            let ready = matches!(m, BackendMessage::ReadyForQuery(_));
+            out.push(m);
+            if ready {
+                return out;
+            }
+        }
+        let n = sock.read(&mut buf).unwrap();
+        assert!(n > 0, "the gateway closed the connection; got {out:?}");
+        dec.feed(&buf[..n]);
+    }
+}
+
+#[test]
+fn function_call_is_denied_and_the_session_goes_on() {
+    use clawpatrol_protocols::postgres::{
+        BackendDecoder, BackendMessage, FrontendMessage, ProtocolVersion, FUNCTION_CALL_DENY_REASON,
+    };
+    use std::io::Write;
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let mut dec = BackendDecoder::new();
+    let mut send = |m: FrontendMessage, sock: &mut std::net::TcpStream| {
+        let mut bytes = Vec::new();
+        m.encode(&mut bytes).unwrap();
+        sock.write_all(&bytes).unwrap();
+    };
+    send(
+        FrontendMessage::Startup {
+            version: ProtocolVersion::V3_0,
+            params: vec![
+                ("user".into(), PLACEHOLDER_USER.into()),
+                ("database".into(), "appdb".into()),
+            ],
+        },
+        &mut sock,
+    );
+    let login = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        !login
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{login:?}"
+    );
+
+    // The legacy fast-path call of lo_unlink(0): no SQL text, so it never reaches the server
+    // (which would answer FunctionCallResponse or its own error, not the gateway's 42501).
+    send(
+        FrontendMessage::FunctionCall {
+            function: 964,
+            arg_formats: vec![1],
+            args: vec![Some(0u32.to_be_bytes().to_vec())],
+            result_format: 1,
+        },
+        &mut sock,
+    );
+    let answer = read_until_ready(&mut sock, &mut dec);
+    let [BackendMessage::ErrorResponse(e), BackendMessage::ReadyForQuery(_)] = answer.as_slice()
+    else {
+        panic!("expected exactly ErrorResponse + ReadyForQuery, got {answer:?}")
+    };
+    assert_eq!(e.code(), Some("42501"));
+    assert_eq!(e.message(), Some(FUNCTION_CALL_DENY_REASON));
+
+    // The session goes on.
+    send(
+        FrontendMessage::Query("SELECT count(*) FROM t".into()),
+        &mut sock,
+    );
+    let answer = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        answer
+            .iter()
+            .any(|m| matches!(m, BackendMessage::DataRow(_))),
+        "{answer:?}"
+    );
+    send(FrontendMessage::Terminate, &mut sock);
+
+    let rows = wait_audit(&s.gw.state, 3);
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "function_call" && r.2 == "deny" && r.3 == FUNCTION_CALL_DENY_REASON),
+        "{rows:?}"
+    );
+}
