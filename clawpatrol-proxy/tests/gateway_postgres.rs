@@ -586,7 +586,7 @@ fn function_call_is_denied_and_the_session_goes_on() {
     sock.set_read_timeout(Some(std::time::Duration::from_secs(15)))
         .unwrap();
     let mut dec = BackendDecoder::new();
-    let mut send = |m: FrontendMessage, sock: &mut std::net::TcpStream| {
+    let send = |m: FrontendMessage, sock: &mut std::net::TcpStream| {
         let mut bytes = Vec::new();
         m.encode(&mut bytes).unwrap();
         sock.write_all(&bytes).unwrap();

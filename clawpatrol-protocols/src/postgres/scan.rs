@@ -106,6 +106,8 @@ mod tests {
         v.extend_from_slice(b"Z\0\0\0\x05T");
         v.extend_from_slice(b"D\0\0\0\x06\0\0");
         v.extend_from_slice(b"Z\0\0\0\x05I");
+        // CopyInResponse: text format, one text column.
+        v.extend_from_slice(b"G\0\0\0\x09\0\0\x01\0\0");
         v
     }
 
@@ -128,6 +130,7 @@ mod tests {
                     end: 33,
                     status: b'I'
                 },
+                ScanEvent::CopyInStart(33),
             ]
         );
         assert!(sc.at_boundary());
@@ -144,6 +147,7 @@ mod tests {
             for e in ev {
                 all.push(match e {
                     ScanEvent::ReadyStart(_) => ScanEvent::ReadyStart(off),
+                    ScanEvent::CopyInStart(_) => ScanEvent::CopyInStart(off),
                     ScanEvent::ReadyEnd { status, .. } => ScanEvent::ReadyEnd {
                         end: off + 1,
                         status,
