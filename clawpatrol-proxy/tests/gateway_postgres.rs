@@ -349,6 +349,32 @@ async fn extended_protocol_reload_and_denied_parse() {
     .expect("a denied Parse after COPY is answered, not parked behind the COPY's Sync")
     .unwrap_err();
     assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
+    // A COPY the server rejects mid-way (bad data): one error, and the session goes on.
+    {
+        use futures_util::SinkExt;
+        let sink = client
+            .copy_in("COPY audit_log (id, note) FROM STDIN")
+            .await
+            .unwrap();
+        let mut sink = std::pin::pin!(sink);
+        let sent = sink
+            .send(bytes::Bytes::from_static(b"not-a-number\tbad\n"))
+            .await;
+        let finished = match sent {
+            Ok(()) => sink.as_mut().finish().await,
+            Err(e) => Err(e),
+        };
+        let err = finished.unwrap_err();
+        assert_eq!(err.as_db_error().unwrap().code().code(), "22P02", "{err:?}");
+    }
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.prepare("DROP TABLE t"),
+    )
+    .await
+    .expect("a denied Parse after a failed COPY is answered")
+    .unwrap_err();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
     let copied = client
         .query_one("SELECT count(*) FROM audit_log WHERE note = 'copied'", &[])
         .await

@@ -665,6 +665,8 @@ impl<'a> Pump<'a> {
                     while matches!(self.slots.front(), Some(Slot::CopyEnd)) {
                         self.slots.pop_front();
                     }
+                    // The server answers only outside COPY: one that failed mid-way is over.
+                    self.copy_in = false;
                     match self.slots.pop_front() {
                         Some(Slot::Upstream { rows, error, .. }) => {
                             if let Some(reason) = error {
@@ -676,7 +678,14 @@ impl<'a> Pump<'a> {
                             tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
                             self.slots.push_front(s);
                         }
-                        None => {}
+                        // The answer to a Sync sent during a COPY that failed (the server
+                        // then waits for a Sync instead of ignoring it).
+                        None => {
+                            if let Some(reason) = self.carry_error.take() {
+                                self.write_error(&reason);
+                            }
+                            self.finishing = std::mem::take(&mut self.carry);
+                        }
                     }
                 }
                 ScanEvent::CopyInStart(_) => self.on_copy_in(),
