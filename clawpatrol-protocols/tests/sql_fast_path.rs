@@ -99,6 +99,13 @@ const CORPUS: &[&str] = &[
     "SELECT pg_sleep(1)",
     "SELECT lo_import('/etc/passwd')",
     "SELECT * FROM t WHERE a = (SELECT b FROM u WHERE u.c = t.c ORDER BY d LIMIT 1 OFFSET (SELECT 0 FROM off_t))",
+    "SELECT * FROM XMLTABLE('/r' PASSING '<r/>' COLUMNS a numeric((SELECT 1 FROM secrets)) PATH 'a') x",
+    "SELECT * FROM XMLTABLE('/r' PASSING '<r/>' COLUMNS a numeric(pg_sleep(1)) PATH 'a') x",
+    "INSERT INTO t (a) VALUES (1) ON CONFLICT (a text_ops (o = numeric(pg_sleep(1)))) DO NOTHING",
+    "INSERT INTO t (a) VALUES (1) ON CONFLICT (a text_ops (o = numeric((SELECT 1 FROM secrets)))) DO NOTHING",
+    "SELECT CAST(x AS numeric((SELECT 1 FROM secrets))) FROM t",
+    "SELECT x::varchar(pg_sleep(1)) FROM t",
+    "CREATE TABLE z (a numeric((SELECT 1 FROM secrets)))",
     // Not plain DML: these take the full path and must agree trivially.
     "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
     "WITH x AS (SELECT 1) SELECT * FROM x",
@@ -212,4 +219,21 @@ proptest! {
         let full = analyze_postgres_full(&text);
         prop_assert_eq!(fast, full, "for {:?}", text);
     }
+}
+
+/// The one intended difference: a tree nested deeper than prost's decoding limit (100) is
+/// unparseable on the full path (its protobuf cannot be decoded; the backstop denies it),
+/// while the summary, which needs no protobuf tree, still names every table.
+#[test]
+fn deep_nesting_is_analysed_by_the_fast_path_only() {
+    let text = format!("SELECT {}1 FROM secrets", "1+".repeat(120));
+    let full = analyze_postgres_full(&text);
+    assert!(full[0].unparseable);
+    let fast = analyze_postgres(&text);
+    assert!(!fast[0].unparseable);
+    assert_eq!(fast[0].tables, ["secrets"]);
+    assert!(matches!(
+        pg_query::parse(&text),
+        Err(pg_query::Error::Decode(_))
+    ));
 }

@@ -226,6 +226,8 @@ impl<'a, 'r> ser::Serializer for &'a mut Walker<'r> {
             "RangeVar" if !self.capturing => Kind::RangeVar,
             "FuncCall" if !self.capturing => Kind::FuncCall,
             "LockingClause" => Kind::LockingClause,
+            "RangeTableFuncCol" => Kind::TableFuncColumn,
+            "IndexElem" => Kind::IndexElem,
             _ => Kind::Other,
         };
         Ok(StructWalk {
@@ -324,6 +326,13 @@ enum Kind {
     /// `FOR UPDATE OF x`: `x` names an item of the FROM list (often an alias), which the
     /// walk has already counted; it is not a relation reference of its own.
     LockingClause,
+    /// An XMLTABLE column: its type's modifiers must be constants or identifiers, so a
+    /// subquery or call written there is rejected before anything runs (and libpg_query's
+    /// raw-tree walker, which the summary fast path uses, does not look there).
+    TableFuncColumn,
+    /// An index column (`ON CONFLICT (a text_ops (…))`): operator-class options are constant
+    /// definitions, never evaluated as expressions (nor walked by libpg_query).
+    IndexElem,
     Other,
 }
 
@@ -344,7 +353,9 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
             (Kind::RangeVar, "relname") | (Kind::FuncCall, "funcname") => {
                 self.rel = self.w.capture(value)
             }
-            (Kind::LockingClause, "locked_rels") => {}
+            (Kind::LockingClause, "locked_rels")
+            | (Kind::TableFuncColumn, "type_name")
+            | (Kind::IndexElem, "opclassopts") => {}
             _ => value.serialize(&mut *self.w)?,
         }
         Ok(())
@@ -357,7 +368,7 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
                 self.w.refs.add_table(schema, rel);
             }
             Kind::FuncCall => self.w.refs.add_function(&self.rel),
-            Kind::LockingClause | Kind::Other => {}
+            Kind::LockingClause | Kind::TableFuncColumn | Kind::IndexElem | Kind::Other => {}
         }
         Ok(())
     }
