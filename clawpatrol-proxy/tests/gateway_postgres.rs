@@ -666,7 +666,68 @@ fn function_call_is_denied_and_the_session_goes_on() {
             .any(|m| matches!(m, BackendMessage::DataRow(_))),
         "{answer:?}"
     );
-    send(FrontendMessage::Terminate, &mut sock);
+    // A stray CopyDone between two Queries (no COPY running: the server ignores it) must not
+    // hold back the gateway's answer to the denied second Query.
+    let mut batch = Vec::new();
+    for m in [
+        FrontendMessage::Query("SELECT 1".into()),
+        FrontendMessage::CopyDone,
+        FrontendMessage::Query("DROP TABLE t".into()),
+    ] {
+        m.encode(&mut batch).unwrap();
+    }
+    sock.write_all(&batch).unwrap();
+    let first = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        first
+            .iter()
+            .any(|m| matches!(m, BackendMessage::DataRow(_))),
+        "{first:?}"
+    );
+    let second = read_until_ready(&mut sock, &mut dec);
+    let [BackendMessage::ErrorResponse(e), BackendMessage::ReadyForQuery(_)] = second.as_slice()
+    else {
+        panic!("expected the gateway's denial, got {second:?}")
+    };
+    assert_eq!(e.code(), Some("42501"));
+
+    // Stray CopyDones with nothing owed are not tracked at all; while an answer is owed
+    // (a slow query), a flood of them is bounded: the gateway closes the session.
+    let mut flood = Vec::new();
+    for _ in 0..20_000 {
+        FrontendMessage::CopyDone.encode(&mut flood).unwrap();
+    }
+    sock.write_all(&flood).unwrap();
+    send(FrontendMessage::Query("SELECT 2".into()), &mut sock);
+    let alive = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        alive
+            .iter()
+            .any(|m| matches!(m, BackendMessage::DataRow(_))),
+        "{alive:?}"
+    );
+    let mut slow = Vec::new();
+    FrontendMessage::Query("SELECT pg_sleep(1)".into())
+        .encode(&mut slow)
+        .unwrap();
+    slow.extend_from_slice(&flood);
+    let _ = sock.write_all(&slow);
+    let mut rest = Vec::new();
+    let closed = {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        }
+    };
+    assert!(
+        closed,
+        "the gateway should close a session that floods owed answers"
+    );
 
     let rows = wait_audit(&s.gw.state, 3);
     assert!(

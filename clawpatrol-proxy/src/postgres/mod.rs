@@ -43,6 +43,9 @@ pub enum SessionError {
     /// The agent did not finish the startup in time.
     #[error("timed out")]
     Timeout,
+    /// The agent pipelined more requests than the gateway keeps answers owed for.
+    #[error("more than {0} answers owed to the agent; closing the session")]
+    TooManyOwed(usize),
 }
 
 /// Where to send a CancelRequest the agent addressed to the key it was given.

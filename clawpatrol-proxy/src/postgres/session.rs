@@ -30,6 +30,9 @@ const SUMMARY_CAP: usize = 200;
 const MAX_HELD: usize = 1 << 20;
 /// Read buffer size of each leg.
 const READ_BUF: usize = 64 * 1024;
+/// The most answers (Syncs, Queries, gateway denials, COPY markers) owed to the agent at once;
+/// a session that pipelines more is closed (each is a few dozen bytes of gateway memory).
+const MAX_OWED: usize = 16 * 1024;
 
 /// What is known about an authenticated session.
 #[derive(Debug, Clone)]
@@ -70,7 +73,9 @@ enum Slot {
     Synthetic { reason: String },
     /// Where the agent's CopyDone or CopyFail sits among the Syncs: it ends the window of
     /// ignored Syncs once the server confirms the COPY started (no answer of its own).
-    CopyEnd,
+    /// `after_execute`: extended-protocol messages were forwarded between the slot before it
+    /// and it, so a COPY may still start there after that slot is answered.
+    CopyEnd { after_execute: bool },
 }
 
 /// A Query or Parse frame with its statements and their decisions.
@@ -314,7 +319,7 @@ impl<'a> Pump<'a> {
                         if tag == b'P' {
                             self.discard = Some(OVERSIZE_REASON.to_string());
                         } else {
-                            self.push_synthetic(OVERSIZE_REASON.to_string());
+                            self.push_synthetic(OVERSIZE_REASON.to_string())?;
                         }
                     }
                 }
@@ -329,13 +334,13 @@ impl<'a> Pump<'a> {
                 if let Some(reason) = self.discard.take() {
                     if self.batch_forwarded {
                         self.forward(&FrontendMessage::Sync)?;
-                        self.push_sync_slot(Some(reason));
+                        self.push_sync_slot(Some(reason))?;
                     } else {
-                        self.push_synthetic(reason);
+                        self.push_synthetic(reason)?;
                     }
                 } else {
                     self.forward(&FrontendMessage::Sync)?;
-                    self.push_sync_slot(None);
+                    self.push_sync_slot(None)?;
                 }
                 self.batch_forwarded = false;
                 Ok(())
@@ -344,9 +349,13 @@ impl<'a> Pump<'a> {
                 self.forward(&m)?;
                 if self.copy_in {
                     self.copy_in = false;
-                } else {
-                    self.slots.push_back(Slot::CopyEnd);
+                } else if self.batch_forwarded || self.owes_upstream() {
+                    // A COPY may still start before the server reaches this message.
+                    self.push_slot(Slot::CopyEnd {
+                        after_execute: self.batch_forwarded,
+                    })?;
                 }
+                // Otherwise the server ignores it (no COPY can be running): nothing to track.
                 Ok(())
             }
             FrontendMessage::Terminate => {
@@ -365,7 +374,7 @@ impl<'a> Pump<'a> {
                     rec,
                     started: Instant::now(),
                 });
-                self.push_synthetic(FUNCTION_CALL_DENY_REASON.to_string());
+                self.push_synthetic(FUNCTION_CALL_DENY_REASON.to_string())?;
                 Ok(())
             }
             m => {
@@ -416,7 +425,7 @@ impl<'a> Pump<'a> {
                 let reason = frame_decision(&frame.decisions)
                     .map(|d| d.agent_reason().to_string())
                     .unwrap_or_default();
-                self.deny_frame(&policy, &frame, "deny", &reason, None);
+                self.deny_frame(&policy, &frame, "deny", &reason, None)?;
                 Ok(())
             }
             Some(Verdict::Approve(_)) => {
@@ -444,7 +453,7 @@ impl<'a> Pump<'a> {
         if v.allow {
             self.allow_frame(&policy, parked.frame, Some(v))
         } else {
-            self.deny_frame(&policy, &parked.frame, "denied", &v.reason, Some(v));
+            self.deny_frame(&policy, &parked.frame, "denied", &v.reason, Some(v))?;
             Ok(())
         }
     }
@@ -516,11 +525,17 @@ impl<'a> Pump<'a> {
             self.batch_rows.extend(rows);
             self.batch_forwarded = true;
         } else {
-            self.slots.push_back(Slot::Upstream {
-                rows,
-                error: None,
-                sync: false,
-            });
+            if self.copy_in {
+                // The server takes a Query during COPY FROM STDIN as a protocol error: it
+                // aborts the COPY and never answers the Query itself.
+                self.carry.extend(rows);
+            } else {
+                self.push_slot(Slot::Upstream {
+                    rows,
+                    error: None,
+                    sync: false,
+                })?;
+            }
         }
         Ok(())
     }
@@ -533,7 +548,7 @@ impl<'a> Pump<'a> {
         outcome: &str,
         reason: &str,
         approval: Option<&ApprovalVerdict>,
-    ) {
+    ) -> Result<(), SessionError> {
         let (i, d) = first_gated(&frame.decisions);
         if let Some(a) = frame.actions.get(i) {
             let mut rec = self.record_with(policy, a, d, outcome, reason);
@@ -545,8 +560,9 @@ impl<'a> Pump<'a> {
         }
         if frame.is_parse {
             self.discard = Some(reason.to_string());
+            Ok(())
         } else {
-            self.push_synthetic(reason.to_string());
+            self.push_synthetic(reason.to_string())
         }
     }
 
@@ -556,19 +572,67 @@ impl<'a> Pump<'a> {
 
     /// Owes the agent the server's answer to a forwarded Sync, with the batch's rows; while
     /// the server reads COPY data it ignores the Sync, so the rows wait for the next one.
-    fn push_sync_slot(&mut self, error: Option<String>) {
+    fn push_sync_slot(&mut self, error: Option<String>) -> Result<(), SessionError> {
         let mut rows = std::mem::take(&mut self.carry);
         rows.append(&mut self.batch_rows);
         let error = self.carry_error.take().or(error);
         if self.copy_in {
             self.carry = rows;
             self.carry_error = error;
+            Ok(())
         } else {
-            self.slots.push_back(Slot::Upstream {
+            self.push_slot(Slot::Upstream {
                 rows,
                 error,
                 sync: true,
-            });
+            })
+        }
+    }
+
+    /// Queues an owed answer, closing the session beyond [`MAX_OWED`].
+    fn push_slot(&mut self, slot: Slot) -> Result<(), SessionError> {
+        if self.slots.len() >= MAX_OWED {
+            return Err(SessionError::TooManyOwed(MAX_OWED));
+        }
+        self.slots.push_back(slot);
+        Ok(())
+    }
+
+    /// True while an upstream answer (to a Sync or a Query) is still owed to the agent.
+    fn owes_upstream(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|s| matches!(s, Slot::Upstream { .. }))
+    }
+
+    /// After an upstream answer: drops the CopyEnd markers the server has now passed without
+    /// starting a COPY, and writes the gateway's own denials that no upstream answer precedes.
+    fn settle_front(&mut self) {
+        loop {
+            match self.slots.front() {
+                Some(Slot::CopyEnd {
+                    after_execute: false,
+                }) => {
+                    self.slots.pop_front();
+                }
+                Some(Slot::Synthetic { .. }) => {
+                    if let Some(Slot::Synthetic { reason }) = self.slots.pop_front() {
+                        self.write_deny(&reason);
+                    }
+                }
+                _ => break,
+            }
+        }
+        // Denials behind markers that may still be waiting for a COPY owe nothing upstream.
+        if !self.owes_upstream() {
+            let mut kept = VecDeque::with_capacity(self.slots.len());
+            for s in std::mem::take(&mut self.slots) {
+                match s {
+                    Slot::Synthetic { reason } => self.write_deny(&reason),
+                    other => kept.push_back(other),
+                }
+            }
+            self.slots = kept;
         }
     }
 
@@ -585,7 +649,7 @@ impl<'a> Pump<'a> {
         let mut i = start;
         while i < self.slots.len() {
             match self.slots.get(i) {
-                Some(Slot::CopyEnd) => {
+                Some(Slot::CopyEnd { .. }) => {
                     self.slots.remove(i);
                     // Hand the ignored Syncs' rows to the next owed Sync after the COPY.
                     let rows = std::mem::take(&mut self.carry);
@@ -623,11 +687,12 @@ impl<'a> Pump<'a> {
     }
 
     /// Answers a denied frame now, or after the upstream answers still owed to the agent.
-    fn push_synthetic(&mut self, reason: String) {
-        if self.slots.is_empty() {
-            self.write_deny(&reason);
+    fn push_synthetic(&mut self, reason: String) -> Result<(), SessionError> {
+        if self.owes_upstream() {
+            self.push_slot(Slot::Synthetic { reason })
         } else {
-            self.slots.push_back(Slot::Synthetic { reason });
+            self.write_deny(&reason);
+            Ok(())
         }
     }
 
@@ -662,11 +727,14 @@ impl<'a> Pump<'a> {
                     last = off;
                     // A CopyEnd still queued here belonged to no COPY (the server never
                     // sent CopyInResponse before answering what follows it).
-                    while matches!(self.slots.front(), Some(Slot::CopyEnd)) {
+                    while matches!(self.slots.front(), Some(Slot::CopyEnd { .. })) {
                         self.slots.pop_front();
                     }
-                    // The server answers only outside COPY: one that failed mid-way is over.
-                    self.copy_in = false;
+                    // The server answers only outside COPY: one that failed mid-way is over,
+                    // and the rows of what it swallowed meanwhile end with this answer.
+                    if std::mem::take(&mut self.copy_in) {
+                        self.finishing.append(&mut self.carry);
+                    }
                     match self.slots.pop_front() {
                         Some(Slot::Upstream { rows, error, .. }) => {
                             if let Some(reason) = error {
@@ -674,7 +742,7 @@ impl<'a> Pump<'a> {
                             }
                             self.finishing = rows;
                         }
-                        Some(s @ (Slot::Synthetic { .. } | Slot::CopyEnd)) => {
+                        Some(s @ (Slot::Synthetic { .. } | Slot::CopyEnd { .. })) => {
                             tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
                             self.slots.push_front(s);
                         }
@@ -684,7 +752,7 @@ impl<'a> Pump<'a> {
                             if let Some(reason) = self.carry_error.take() {
                                 self.write_error(&reason);
                             }
-                            self.finishing = std::mem::take(&mut self.carry);
+                            self.finishing.append(&mut self.carry);
                         }
                     }
                 }
@@ -696,11 +764,7 @@ impl<'a> Pump<'a> {
                     for row in std::mem::take(&mut self.finishing) {
                         self.finish(row);
                     }
-                    while matches!(self.slots.front(), Some(Slot::Synthetic { .. })) {
-                        if let Some(Slot::Synthetic { reason }) = self.slots.pop_front() {
-                            self.write_deny(&reason);
-                        }
-                    }
+                    self.settle_front();
                 }
             }
         }
