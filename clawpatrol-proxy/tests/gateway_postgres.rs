@@ -271,20 +271,7 @@ fn login_failures_are_fatal_28000() {
     assert!(!err.contains(MD5_PASSWORD));
     // The SQLSTATE is 28000, and nothing of the secret reaches the agent.
     let port = s.gw.port("postgres.dbmd5");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let err = rt
-        .block_on(tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable"),
-            tokio_postgres::NoTls,
-        ))
-        .err()
-        .expect("login must fail");
-    let db = err.as_db_error().expect("an ErrorResponse");
-    assert_eq!(db.code().code(), "28000");
-    assert_eq!(db.severity(), "FATAL");
+    let db = refused_login(port);
     assert!(!db.message().contains(MD5_PASSWORD));
 }
 

@@ -357,20 +357,7 @@ fn sslmode_verify_full_refuses_an_untrusted_or_misnamed_certificate() {
 
     // The agent sees FATAL 28000 with the reason; nothing of the secret.
     let port = gw.port("postgres.wrongca");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let err = rt
-        .block_on(tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable"),
-            tokio_postgres::NoTls,
-        ))
-        .err()
-        .expect("the login must fail");
-    let db = err.as_db_error().expect("an ErrorResponse");
-    assert_eq!(db.code().code(), "28000");
-    assert_eq!(db.severity(), "FATAL");
+    let db = refused_login(port);
     assert!(db.message().contains("tls handshake failed"), "{db:?}");
     assert!(!db.message().contains(SCRAM_PASSWORD));
 

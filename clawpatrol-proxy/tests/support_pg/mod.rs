@@ -403,3 +403,23 @@ pub fn wait_audit_of(state: &Path, endpoint: Option<&str>, n: usize) -> Vec<Audi
 pub fn wait_audit(state: &Path, n: usize) -> Vec<AuditRow> {
     wait_audit_of(state, None, n)
 }
+
+/// Logs in through the gateway's listener at `port` with tokio-postgres and returns the
+/// server error, which must be a FATAL 28000 (a login the gateway refuses).
+pub fn refused_login(port: u16) -> tokio_postgres::error::DbError {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable"),
+            tokio_postgres::NoTls,
+        ))
+        .err()
+        .expect("the login must fail");
+    let db = err.as_db_error().expect("an ErrorResponse").clone();
+    assert_eq!(db.code().code(), "28000");
+    assert_eq!(db.severity(), "FATAL");
+    db
+}
