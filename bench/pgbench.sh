@@ -151,14 +151,16 @@ fi
 BOUNCER_PID="$(cat "$tmp/bouncer/pgbouncer.pid")"
 # CPU time (user + system, clock ticks) a process has used so far, all threads.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# System (kernel) CPU time alone, clock ticks.
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 # Context switches (voluntary + involuntary) of all of a process's threads so far.
 ctx_switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
-gw0="$(cpu_ticks "$GW_PID")"; gwcs0="$(ctx_switches "$GW_PID")"
+gw0="$(cpu_ticks "$GW_PID")"; gwsys0="$(sys_ticks "$GW_PID")"; gwcs0="$(ctx_switches "$GW_PID")"
 tps_gw="$(run gateway "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION")"
-gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 )); gw_cs=$(( $(ctx_switches "$GW_PID") - gwcs0 ))
-b0="$(cpu_ticks "$BOUNCER_PID")"; bcs0="$(ctx_switches "$BOUNCER_PID")"
+gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 )); gw_sys=$(( $(sys_ticks "$GW_PID") - gwsys0 )); gw_cs=$(( $(ctx_switches "$GW_PID") - gwcs0 ))
+b0="$(cpu_ticks "$BOUNCER_PID")"; bsys0="$(sys_ticks "$BOUNCER_PID")"; bcs0="$(ctx_switches "$BOUNCER_PID")"
 tps_bouncer="$(run pgbouncer "$BOUNCER_PORT" app "$CLIENTS" "$DURATION")"
-bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 )); bouncer_cs=$(( $(ctx_switches "$BOUNCER_PID") - bcs0 ))
+bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 )); bouncer_sys=$(( $(sys_ticks "$BOUNCER_PID") - bsys0 )); bouncer_cs=$(( $(ctx_switches "$BOUNCER_PID") - bcs0 ))
 HZ="$(getconf CLK_TCK)"
 echo "==> 1-client latency runs ($LAT_DURATION s each)"
 run lat_direct "$PG_PORT" app 1 "$LAT_DURATION" log >/dev/null
@@ -170,7 +172,7 @@ p50_direct="$(median_us lat_direct)"; p50_gw="$(median_us lat_gateway)"; p50_bou
 kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
 rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
 
-python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" <<'PY'
+python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" <<'PY'
 import sys
 d, g, b = (float(x) for x in sys.argv[1:4])
 pd, pg, pb = (int(x) for x in sys.argv[4:7])
@@ -188,8 +190,12 @@ print(f"budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g
 print(f"audit rows written by the gateway: {rows}")
 gt, bt, hz = (int(x) for x in sys.argv[10:13])
 secs_f = float(secs)
-print(f"CPU per transaction in the proxy process: gateway {1e6 * gt / hz / (g * secs_f):.0f} µs "
-      f"(incl. the audit writer), pgbouncer {1e6 * bt / hz / (b * secs_f):.0f} µs")
+gs, bs = (int(x) for x in sys.argv[15:17])
+def per_txn(ticks, tps):
+    return 1e6 * ticks / hz / (tps * secs_f)
+print(f"CPU per transaction in the proxy process: gateway {per_txn(gt, g):.0f} µs "
+      f"(kernel {per_txn(gs, g):.0f}; incl. the audit writer), "
+      f"pgbouncer {per_txn(bt, b):.0f} µs (kernel {per_txn(bs, b):.0f})")
 gcs, bcs = (int(x) for x in sys.argv[13:15])
 print(f"context switches per transaction: gateway {gcs / (g * secs_f):.2f}, pgbouncer {bcs / (b * secs_f):.2f}")
 PY

@@ -142,3 +142,12 @@ fn diff_exits_1_when_decisions_change() {
     assert!(o.contains("-> deny (freeze)"), "{o}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn gateway_refuses_zero_postgres_threads() {
+    let out = clawpatrol(&["gateway", "policy.hcl", "--postgres-threads", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--postgres-threads"), "{err}");
+    assert!(err.contains("1..=1024"), "{err}");
+}

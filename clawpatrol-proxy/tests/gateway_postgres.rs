@@ -110,18 +110,23 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with_args(&[])
+}
+
+fn setup_with_args(args: &[&str]) -> Setup {
     let pg = PgServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (gw_port, md5_port) = (free_port(), free_port());
     let config = dir.path().join("policy.hcl");
     std::fs::write(&config, policy(pg.port, gw_port, md5_port, "")).unwrap();
-    let gw = PgGateway::start(
+    let gw = PgGateway::start_with_args(
         &config,
         dir.path(),
         &[
             ("CLAWPATROL_SECRET_APP", SCRAM_PASSWORD),
             ("CLAWPATROL_SECRET_APPMD5", MD5_PASSWORD),
         ],
+        args,
     );
     Setup {
         pg_port: pg.port,
@@ -722,4 +727,66 @@ fn function_call_is_denied_and_the_session_goes_on() {
             .any(|r| r.0 == "function_call" && r.2 == "deny" && r.3 == FUNCTION_CALL_DENY_REASON),
         "{rows:?}"
     );
+}
+
+/// With one session thread, a session waiting on the server does not hold up the others:
+/// the thread is an event loop, not one blocking session at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_session_thread_serves_a_waiting_session_and_others() {
+    let s = setup_with_args(&["--postgres-threads", "1"]);
+    assert!(
+        s.gw.log_text().contains("1 postgres session thread"),
+        "{}",
+        s.gw.log_text()
+    );
+    let port = s.gw.port("postgres.db");
+    let conn_str =
+        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
+    let connect = || async {
+        let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    };
+    let holder = connect().await;
+    let waiter = connect().await;
+    holder
+        .simple_query("SELECT pg_advisory_lock(4242)")
+        .await
+        .unwrap();
+    // The waiter's statement reaches the server and blocks there.
+    let waiting = tokio::spawn(async move {
+        waiter
+            .simple_query("SELECT pg_advisory_lock(4242), 'got it'")
+            .await
+            .map(|_| waiter)
+    });
+    loop {
+        let rows = holder
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if rows.get::<_, i64>(0) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Meanwhile the same thread serves the holder and a new session.
+    let third = connect().await;
+    let row = third
+        .query_one("SELECT name FROM t WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "beta");
+    assert!(!waiting.is_finished());
+    holder
+        .simple_query("SELECT pg_advisory_unlock(4242)")
+        .await
+        .unwrap();
+    let waiter = waiting.await.unwrap().expect("the waiter gets the lock");
+    waiter.simple_query("SELECT 1").await.unwrap();
 }

@@ -23,6 +23,8 @@ pub const BODY_TRUNCATED: &str = "\n[clawpatrol:body-truncated]";
 const BINARY_SAMPLE: usize = 64;
 /// A body cut in the middle of a secret hides a trailing partial secret this long or longer.
 const MIN_PARTIAL: usize = 4;
+/// Texts shorter than this are searched without a prebuilt searcher.
+const SHORT_TEXT: usize = 256;
 
 /// True when a header of this name is stored as `***` (`(?i)auth|token|secret|key|password|cookie`).
 pub fn is_sensitive_header(name: &str) -> bool {
@@ -176,11 +178,18 @@ fn spans(bytes: &[u8], secrets: &[String], partial_tail: bool) -> Vec<(usize, us
         .map(String::as_bytes)
         .filter(|s| !s.is_empty())
     {
-        let finder = memmem::Finder::new(s);
-        let mut from = 0;
-        while let Some(pos) = finder.find(&bytes[from..]) {
-            out.push((from + pos, from + pos + s.len()));
-            from += pos + 1;
+        if bytes.len() >= s.len() {
+            // Short texts (most audit fields) skip building a searcher per call.
+            let finder = (bytes.len() >= SHORT_TEXT).then(|| memmem::Finder::new(s));
+            let find = |hay: &[u8]| match &finder {
+                Some(f) => f.find(hay),
+                None => memmem::find(hay, s),
+            };
+            let mut from = 0;
+            while let Some(pos) = find(&bytes[from..]) {
+                out.push((from + pos, from + pos + s.len()));
+                from += pos + 1;
+            }
         }
         if partial_tail {
             if let Some(k) = (MIN_PARTIAL..s.len())
@@ -419,6 +428,40 @@ mod tests {
             let v = serde_json::to_value(&a).unwrap();
             assert!(!v.to_string().contains("ghp_real_secret_value"), "{v}");
             assert!(v.to_string().contains(REDACTED), "{v}");
+        }
+    }
+
+    /// Every occurrence, found position by position (the reference for [`spans`]).
+    fn naive_spans(bytes: &[u8], secrets: &[String]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for s in secrets
+            .iter()
+            .map(String::as_bytes)
+            .filter(|s| !s.is_empty())
+        {
+            for i in 0..bytes.len() {
+                if bytes[i..].starts_with(s) {
+                    out.push((i, i + s.len()));
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Short and long texts (both sides of `SHORT_TEXT`) redact exactly as a
+        /// position-by-position search does.
+        #[test]
+        fn redaction_matches_a_naive_search(
+            pieces in proptest::collection::vec(0usize..6, 0..220),
+            secret_picks in proptest::collection::vec(0usize..6, 1..4),
+        ) {
+            let alphabet = ["ab", "a", "b", "sk-", "é", "x"];
+            let text: String = pieces.iter().map(|&i| alphabet[i]).collect();
+            let pool = ["ab", "aba", "sk-ab", "bb", "é", "sk-aab-x-"];
+            let s: Vec<String> = secret_picks.iter().map(|&i| pool[i].to_string()).collect();
+            let expected = replace_spans(text.as_bytes(), naive_spans(text.as_bytes(), &s));
+            proptest::prop_assert_eq!(redact_bytes(text.as_bytes(), &s), expected);
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::defaults::{
 };
 use crate::http::upstream::{ConnectTo, Dialer};
 use crate::logging::{self, LogFormat};
+use crate::postgres::threads::SessionThreads;
 use crate::runtime::{Shared, Timeouts};
 use crate::secrets::SecretStore;
 use crate::state::{self, StateDir};
@@ -70,6 +71,10 @@ pub struct Args {
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM, in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     shutdown_grace: u64,
+    /// Threads that run Postgres sessions (each a single-threaded event loop); default: one
+    /// per CPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    postgres_threads: Option<u16>,
 }
 
 /// Why the gateway could not start.
@@ -91,6 +96,8 @@ enum StartError {
     Writer(std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{0}")]
+    PgThreads(#[from] crate::postgres::threads::ThreadsError),
     #[error("cannot open the log file: {0}")]
     Log(String),
 }
@@ -287,15 +294,33 @@ async fn serve(
         println!("postgres {typed} listening on {at}");
         pg.push((typed, listener));
     }
+    // Postgres sessions run on their own event-loop threads (see `postgres::threads`).
+    let pg_threads = if pg.is_empty() {
+        None
+    } else {
+        let n = args.postgres_threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            usize::from,
+        );
+        let threads = SessionThreads::start(n)?;
+        tracing::info!(
+            "{n} postgres session thread{}",
+            if n == 1 { "" } else { "s" }
+        );
+        Some(Arc::new(threads))
+    };
     println!("audit database {}", shared.state.db_path().display());
 
     let mut tasks = Vec::new();
-    for (typed, listener) in pg {
-        tasks.push(tokio::spawn(crate::postgres::run(
-            listener,
-            shared.clone(),
-            typed,
-        )));
+    if let Some(threads) = &pg_threads {
+        for (typed, listener) in pg {
+            tasks.push(tokio::spawn(crate::postgres::run(
+                listener,
+                shared.clone(),
+                typed,
+                threads.clone(),
+            )));
+        }
     }
     tasks.extend([
         tokio::spawn(listen::proxy::run(proxy, shared.clone())),
@@ -325,6 +350,14 @@ async fn serve(
             ?grace,
             "in-flight connections did not finish in time; closing them"
         );
+    }
+    // Postgres sessions still open after the grace period end here, before the audit queue
+    // drains.
+    if let Some(threads) = pg_threads {
+        match Arc::try_unwrap(threads) {
+            Ok(mut threads) => threads.stop(),
+            Err(_) => tracing::error!("postgres session threads still in use at shutdown"),
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod session;
 mod startup;
+pub mod threads;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::runtime::Shared;
+use threads::SessionThreads;
 use upstream::UpstreamTarget;
 
 /// A bidirectional byte stream (plain TCP or TLS) of either leg.
@@ -89,8 +91,14 @@ impl CancelMap {
     }
 }
 
-/// Accepts agent connections for `endpoint` (typed name) until shutdown.
-pub async fn run(listener: TcpListener, shared: Arc<Shared>, endpoint: String) {
+/// Accepts agent connections for `endpoint` (typed name) until shutdown; each session runs
+/// on one of `threads`.
+pub async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    endpoint: String,
+    threads: Arc<SessionThreads>,
+) {
     let cancels = Arc::new(CancelMap::default());
     loop {
         let accepted = tokio::select! {
@@ -102,12 +110,25 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, endpoint: String) {
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "set_nodelay failed");
                 }
+                // The socket moves to the session thread's reactor.
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(peer = %peer, error = %e, "postgres connection dropped");
+                        continue;
+                    }
+                };
                 let s = shared.clone();
                 let ep = endpoint.clone();
                 let c = cancels.clone();
-                shared
-                    .tracker
-                    .spawn(async move { startup::handle(stream, peer, s, ep, c).await });
+                threads.spawn(&shared.tracker, async move {
+                    match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => startup::handle(stream, peer, s, ep, c).await,
+                        Err(e) => {
+                            tracing::warn!(peer = %peer, error = %e, "postgres connection dropped")
+                        }
+                    }
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "postgres accept failed");

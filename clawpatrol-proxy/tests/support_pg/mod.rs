@@ -251,6 +251,16 @@ pub struct PgGateway {
 impl PgGateway {
     /// Starts `clawpatrol gateway config` and waits for its postgres listeners.
     pub fn start(config: &Path, dir: &Path, env: &[(&str, &str)]) -> PgGateway {
+        PgGateway::start_with_args(config, dir, env, &[])
+    }
+
+    /// [`PgGateway::start`] with extra command-line arguments.
+    pub fn start_with_args(
+        config: &Path,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> PgGateway {
         let state = dir.join("state");
         let log = dir.join("gateway.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clawpatrol"));
@@ -262,6 +272,7 @@ impl PgGateway {
             .args(["--transparent-listen", "127.0.0.1:0"])
             .args(["--management-listen", "127.0.0.1:0"])
             .args(["--reload-poll-ms", "100"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
