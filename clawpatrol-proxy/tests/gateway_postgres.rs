@@ -790,3 +790,43 @@ async fn one_session_thread_serves_a_waiting_session_and_others() {
     let waiter = waiting.await.unwrap().expect("the waiter gets the lock");
     waiter.simple_query("SELECT 1").await.unwrap();
 }
+
+/// SIGTERM: no new sessions; an open session past the grace period is closed, its rows are
+/// flushed, and the gateway exits 0 (the session threads stop before the audit queue drains).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_open_sessions_after_the_grace_period() {
+    let mut s = setup_with_args(&["--shutdown-grace", "1"]);
+    let port = s.gw.port("postgres.db");
+    let conn_str =
+        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
+    let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let row = client
+        .query_one("SELECT name FROM t WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "alpha");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = s.gw.terminate();
+        (s, status)
+    })
+    .await
+    .unwrap();
+    let (s, status) = status;
+    let status = status.expect("the gateway did not exit");
+    assert!(status.success(), "{status:?}\n{}", s.gw.log_text());
+    // The session was closed under the client.
+    let _ = conn.await;
+    assert!(client.is_closed());
+    let log = s.gw.log_text();
+    assert!(log.contains("did not finish in time"), "{log}");
+    let rows = audit_rows(&s.gw.state);
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "select" && r.1 == "SELECT name FROM t WHERE id = 1"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| r.0 == "connect"), "{rows:?}");
+}
