@@ -47,51 +47,32 @@ impl std::fmt::Debug for SessionThreads {
 impl SessionThreads {
     /// Starts `count` threads (at least one), each running a current-thread runtime.
     pub fn start(count: usize) -> Result<SessionThreads, ThreadsError> {
-        let stop = CancellationToken::new();
-        let mut handles = Vec::new();
-        let mut threads = Vec::new();
         let mut pool = SessionThreads {
             handles: Vec::new(),
             next: AtomicUsize::new(0),
-            stop: stop.clone(),
+            stop: CancellationToken::new(),
             threads: Vec::new(),
         };
         for i in 0..count.max(1) {
+            // On an error, dropping `pool` ends the threads started so far.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let (tx, rx) = mpsc::channel();
-            let token = stop.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("clawpatrol-pg{i}"))
-                .spawn(move || {
-                    let _ = tx.send(rt.handle().clone());
-                    rt.block_on(token.cancelled());
-                    // Dropping the runtime drops the sessions still running on it.
-                })?;
-            threads.push(thread);
-            match rx.recv() {
-                Ok(h) => handles.push(h),
-                Err(_) => {
-                    pool.threads = threads;
-                    pool.stop();
-                    return Err(ThreadsError::Died);
-                }
-            }
+            let token = pool.stop.clone();
+            pool.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("clawpatrol-pg{i}"))
+                    .spawn(move || {
+                        let _ = tx.send(rt.handle().clone());
+                        rt.block_on(token.cancelled());
+                        // Dropping the runtime drops the sessions still running on it.
+                    })?,
+            );
+            pool.handles
+                .push(rx.recv().map_err(|_| ThreadsError::Died)?);
         }
-        pool.handles = handles;
-        pool.threads = threads;
         Ok(pool)
-    }
-
-    /// Number of threads.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Always false: a pool has at least one thread.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 
     /// Runs `fut` on the next thread, tracked by `tracker` (shutdown waits for it).
@@ -99,16 +80,9 @@ impl SessionThreads {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len().max(1);
-        match self.handles.get(i) {
-            Some(h) => {
-                tracker.spawn_on(fut, h);
-            }
-            // Unreachable (`start` makes at least one); the caller's runtime still serves.
-            None => {
-                tracker.spawn(fut);
-            }
-        }
+        // `start` made at least one thread, so the index is in range.
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        tracker.spawn_on(fut, &self.handles[i]);
     }
 
     /// Ends every thread: sessions still running are dropped (their sockets close).
@@ -136,7 +110,6 @@ mod tests {
     #[test]
     fn tasks_are_dealt_round_robin_and_tracked() {
         let pool = SessionThreads::start(2).unwrap();
-        assert_eq!(pool.len(), 2);
         let tracker = TaskTracker::new();
         let names = Arc::new(std::sync::Mutex::new(Vec::new()));
         for _ in 0..4 {

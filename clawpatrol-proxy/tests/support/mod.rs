@@ -395,19 +395,7 @@ impl Gateway {
     /// Waits for the gateway to exit (after a signal); `None` if it did not within 30 s
     /// (it is killed then).
     pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_exit(self.child.take()?)
     }
 
     /// SIGTERM and wait; returns the exit status success.
@@ -671,4 +659,20 @@ profile "dev" {{
 }}
 {rest}"#
     )
+}
+
+/// Waits up to 30 s for `child` to exit; kills it and returns `None` if it does not.
+pub fn wait_exit(mut child: std::process::Child) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
