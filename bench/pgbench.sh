@@ -4,6 +4,16 @@
 #   bench/pgbench.sh                      # pgbench -S -c 16 -j 2 -T 30 per target, then 1-client latency runs
 #   PERF_OUT=/tmp/gw.perf bench/pgbench.sh  # also record a perf profile of the gateway under load
 #   CLIENTS=8 DURATION=10 bench/pgbench.sh
+#   LAYOUTS=pinned bench/pgbench.sh         # only one CPU layout (default: "shared pinned")
+#
+# Each target is measured in two CPU layouts, one after the other:
+#   shared  server, pgbench and proxy float over every CPU (the proxy's CPU is taken from the
+#           server and the client);
+#   pinned  the proxy alone on the last CPU, server and pgbench on the others (like
+#           bench/gateway.sh, which pins each proxy to one core; a deployed proxy does not
+#           share the database's CPUs). Needs at least 2 CPUs.
+# The proxies are restarted for each layout, so the gateway sizes its session threads from
+# the CPUs it may use.
 #
 # Needs root (the PostgreSQL server runs as the `postgres` user via runuser), PostgreSQL 15
 # server binaries (/usr/lib/postgresql/*/bin), pgbench and pgbouncer (installed with apt-get
@@ -16,6 +26,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLIENTS="${CLIENTS:-16}"
+LAYOUTS="${LAYOUTS:-shared pinned}"
+for layout in $LAYOUTS; do
+  case "$layout" in shared|pinned) ;; *) echo "bench/pgbench.sh: unknown layout '$layout' in LAYOUTS (shared, pinned)" >&2; exit 2 ;; esac
+done
 DURATION="${DURATION:-30}"
 LAT_DURATION="${LAT_DURATION:-10}"
 SCALE="${SCALE:-10}"
@@ -68,7 +82,6 @@ runuser -u postgres -- psql -X -q -h "$tmp" -p "$PG_PORT" -d postgres \
   -c "CREATE ROLE app LOGIN PASSWORD '$PASSWORD'" -c "CREATE DATABASE appdb OWNER app"
 PGPASSWORD="$PASSWORD" pgbench -q -i -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U app appdb >/dev/null 2>&1
 
-echo "==> clawpatrol gateway on 127.0.0.1:$GW_PORT"
 cat > "$tmp/policy.hcl" <<HCL
 schema_version = 1
 endpoint "postgres" "db" {
@@ -101,14 +114,6 @@ rule "reads" {
   verdict   = "allow"
 }
 HCL
-CLAWPATROL_SECRET_APP="$PASSWORD" RUST_LOG=warn "$CLAWPATROL" gateway "$tmp/policy.hcl" \
-  --state-dir "$tmp/state" --proxy-listen 127.0.0.1:0 --transparent-listen 127.0.0.1:0 \
-  --management-listen 127.0.0.1:0 >"$tmp/gw.out" 2>"$tmp/gw.err" &
-pids+=("$!"); GW_PID="$!"
-for _ in $(seq 100); do grep -q "^audit database" "$tmp/gw.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "^audit database" "$tmp/gw.out" || { cat "$tmp/gw.err" >&2; exit 1; }
-
-echo "==> pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT"
 mkdir -p "$tmp/bouncer"; chown postgres:postgres "$tmp/bouncer"
 printf '"app" "%s"\n' "$PASSWORD" > "$tmp/bouncer/userlist.txt"
 cat > "$tmp/bouncer/pgbouncer.ini" <<INI
@@ -127,75 +132,139 @@ logfile = $tmp/bouncer/pgbouncer.log
 pidfile = $tmp/bouncer/pgbouncer.pid
 INI
 chown -R postgres:postgres "$tmp/bouncer"
-runuser -u postgres -- "$PGBOUNCER" -d "$tmp/bouncer/pgbouncer.ini"
-sleep 0.5
-pids+=("$(cat "$tmp/bouncer/pgbouncer.pid")")
 
-# run NAME PORT USER CLIENTS SECONDS [log] -> prints "tps"
+NCPU="$(nproc --all)"
+LAST_CPU=$(( NCPU - 1 ))
+REST_CPUS="$([ "$NCPU" -gt 2 ] && echo "0-$(( NCPU - 2 ))" || echo 0)"
+POSTMASTER_PID="$(head -1 "$tmp/data/postmaster.pid")"
+
+# layout_cpus LAYOUT -> "SERVER_CPUS PROXY_CPUS" (taskset lists)
+layout_cpus() {
+  case "$1" in
+    shared) echo "0-$LAST_CPU 0-$LAST_CPU" ;;
+    pinned) echo "$REST_CPUS $LAST_CPU" ;;
+  esac
+}
+# Moves the PostgreSQL server (postmaster and its running children) to CPUS; backends forked
+# later inherit the postmaster's affinity.
+pin_server() {
+  taskset -a -pc "$1" "$POSTMASTER_PID" >/dev/null
+  for c in $(pgrep -P "$POSTMASTER_PID"); do taskset -a -pc "$1" "$c" >/dev/null; done
+}
+
+start_gateway() { # LAYOUT PROXY_CPUS
+  echo "==> clawpatrol gateway on 127.0.0.1:$GW_PORT (CPUs $2)"
+  CLAWPATROL_SECRET_APP="$PASSWORD" RUST_LOG=warn taskset -c "$2" "$CLAWPATROL" gateway "$tmp/policy.hcl" \
+    --state-dir "$tmp/state-$1" --proxy-listen 127.0.0.1:0 --transparent-listen 127.0.0.1:0 \
+    --management-listen 127.0.0.1:0 >"$tmp/gw-$1.out" 2>"$tmp/gw-$1.err" &
+  GW_PID="$!"; pids+=("$GW_PID")
+  for _ in $(seq 100); do grep -q "^audit database" "$tmp/gw-$1.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "^audit database" "$tmp/gw-$1.out" || { cat "$tmp/gw-$1.err" >&2; exit 1; }
+}
+start_pgbouncer() { # PROXY_CPUS
+  echo "==> pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT (CPU $1)"
+  rm -f "$tmp/bouncer/pgbouncer.pid"
+  taskset -c "$1" runuser -u postgres -- "$PGBOUNCER" -d "$tmp/bouncer/pgbouncer.ini"
+  for _ in $(seq 50); do [ -s "$tmp/bouncer/pgbouncer.pid" ] && break; sleep 0.1; done
+  sleep 0.3
+  BOUNCER_PID="$(cat "$tmp/bouncer/pgbouncer.pid")"; pids+=("$BOUNCER_PID")
+}
+stop_pgbouncer() {
+  kill -TERM "$BOUNCER_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$BOUNCER_PID" 2>/dev/null || break; sleep 0.1; done
+}
+
+# run NAME PORT USER CLIENTS SECONDS CPUS [log] -> prints "tps"
 run() {
-  local name="$1" port="$2" user="$3" clients="$4" secs="$5" log="${6:-}"
+  local name="$1" port="$2" user="$3" clients="$4" secs="$5" cpus="$6" log="${7:-}"
   local args=(-n -S -c "$clients" -j "$(( clients < 2 ? 1 : 2 ))" -T "$secs" -h 127.0.0.1 -p "$port" -U "$user")
   if [ -n "$log" ]; then args+=(-l --log-prefix "$tmp/$name"); fi
-  PGPASSWORD="$PASSWORD" pgbench "${args[@]}" appdb > "$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; exit 1; }
+  PGPASSWORD="$PASSWORD" taskset -c "$cpus" pgbench "${args[@]}" appdb > "$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; exit 1; }
   grep -E "^tps = " "$tmp/$name.out" | head -1 | sed -E 's/^tps = ([0-9.]+).*/\1/'
 }
 # median per-transaction latency (µs) of a run's -l logs
 median_us() { cat "$tmp/$1".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE), each target"
-tps_direct="$(run direct "$PG_PORT" app "$CLIENTS" "$DURATION")"
-if [ -n "${PERF_OUT:-}" ]; then
-  # Optional CPU profile of the gateway during its throughput run (perf record -g).
-  (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT" -- sleep 10 >/dev/null 2>&1) &
-fi
-BOUNCER_PID="$(cat "$tmp/bouncer/pgbouncer.pid")"
 # CPU time (user + system, clock ticks) a process has used so far, all threads.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # System (kernel) CPU time alone, clock ticks.
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 # Context switches (voluntary + involuntary) of all of a process's threads so far.
 ctx_switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
-gw0="$(cpu_ticks "$GW_PID")"; gwsys0="$(sys_ticks "$GW_PID")"; gwcs0="$(ctx_switches "$GW_PID")"
-tps_gw="$(run gateway "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION")"
-gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 )); gw_sys=$(( $(sys_ticks "$GW_PID") - gwsys0 )); gw_cs=$(( $(ctx_switches "$GW_PID") - gwcs0 ))
-b0="$(cpu_ticks "$BOUNCER_PID")"; bsys0="$(sys_ticks "$BOUNCER_PID")"; bcs0="$(ctx_switches "$BOUNCER_PID")"
-tps_bouncer="$(run pgbouncer "$BOUNCER_PORT" app "$CLIENTS" "$DURATION")"
-bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 )); bouncer_sys=$(( $(sys_ticks "$BOUNCER_PID") - bsys0 )); bouncer_cs=$(( $(ctx_switches "$BOUNCER_PID") - bcs0 ))
 HZ="$(getconf CLK_TCK)"
-echo "==> 1-client latency runs ($LAT_DURATION s each)"
-run lat_direct "$PG_PORT" app 1 "$LAT_DURATION" log >/dev/null
-run lat_gateway "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" log >/dev/null
-run lat_pgbouncer "$BOUNCER_PORT" app 1 "$LAT_DURATION" log >/dev/null
-p50_direct="$(median_us lat_direct)"; p50_gw="$(median_us lat_gateway)"; p50_bouncer="$(median_us lat_pgbouncer)"
 
-# The gateway really decided every statement: audit rows after a clean shutdown.
-kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
-rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
+# measure LAYOUT: every target in that layout; appends one summary line to $tmp/summary
+measure() {
+  local layout="$1" server_cpus proxy_cpus
+  read -r server_cpus proxy_cpus < <(layout_cpus "$layout")
+  echo "==> layout $layout: server and pgbench on CPUs $server_cpus, proxies on CPUs $proxy_cpus"
+  pin_server "$server_cpus"
+  start_gateway "$layout" "$proxy_cpus"
+  start_pgbouncer "$proxy_cpus"
 
-python3 - "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" <<'PY'
+  echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE), each target"
+  local tps_direct tps_gw tps_bouncer
+  tps_direct="$(run "direct-$layout" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus")"
+  if [ -n "${PERF_OUT:-}" ]; then
+    # Optional CPU profile of the gateway during its throughput run (perf record -g).
+    (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT.$layout" -- sleep 10 >/dev/null 2>&1) &
+  fi
+  local gw0 gwsys0 gwcs0 b0 bsys0 bcs0
+  gw0="$(cpu_ticks "$GW_PID")"; gwsys0="$(sys_ticks "$GW_PID")"; gwcs0="$(ctx_switches "$GW_PID")"
+  tps_gw="$(run "gateway-$layout" "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION" "$server_cpus")"
+  local gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 )) gw_sys=$(( $(sys_ticks "$GW_PID") - gwsys0 )) gw_cs=$(( $(ctx_switches "$GW_PID") - gwcs0 ))
+  b0="$(cpu_ticks "$BOUNCER_PID")"; bsys0="$(sys_ticks "$BOUNCER_PID")"; bcs0="$(ctx_switches "$BOUNCER_PID")"
+  tps_bouncer="$(run "pgbouncer-$layout" "$BOUNCER_PORT" app "$CLIENTS" "$DURATION" "$server_cpus")"
+  local bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 )) bouncer_sys=$(( $(sys_ticks "$BOUNCER_PID") - bsys0 )) bouncer_cs=$(( $(ctx_switches "$BOUNCER_PID") - bcs0 ))
+
+  echo "==> 1-client latency runs ($LAT_DURATION s each)"
+  run "lat_direct-$layout" "$PG_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+  run "lat_gateway-$layout" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+  run "lat_pgbouncer-$layout" "$BOUNCER_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+  local p50_direct p50_gw p50_bouncer
+  p50_direct="$(median_us "lat_direct-$layout")"; p50_gw="$(median_us "lat_gateway-$layout")"; p50_bouncer="$(median_us "lat_pgbouncer-$layout")"
+
+  # The gateway really decided every statement: audit rows after a clean shutdown.
+  kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+  stop_pgbouncer
+  local rows
+  rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$layout" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
+
+  python3 - "$layout" "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" \
+    "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" "$server_cpus" "$proxy_cpus" >> "$tmp/summary" <<'PY'
 import sys
-d, g, b = (float(x) for x in sys.argv[1:4])
-pd, pg, pb = (int(x) for x in sys.argv[4:7])
-rows, clients, secs = sys.argv[7:10]
-print()
-print(f"pgbench -S, {clients} clients, {secs} s          TPS      vs direct   p50 (1 client)   p50 added")
-print(f"  direct                              {d:9.0f}     100.0 %    {pd:7d} µs        —")
-print(f"  clawpatrol gateway                  {g:9.0f}   {100*g/d:7.1f} %    {pg:7d} µs   {pg-pd:+7d} µs")
-print(f"  pgbouncer (session)                 {b:9.0f}   {100*b/d:7.1f} %    {pb:7d} µs   {pb-pd:+7d} µs")
-print()
+a = sys.argv[1:]
+layout = a[0]
+d, g, b = (float(x) for x in a[1:4])
+pd, pg, pb = (int(x) for x in a[4:7])
+rows, clients, secs = a[7], a[8], float(a[9])
+gt, bt, hz, gcs, bcs, gs, bs = (int(x) for x in a[10:17])
+server_cpus, proxy_cpus = a[17], a[18]
+def per_txn(ticks, tps):
+    return 1e6 * ticks / hz / (tps * secs)
+print(f"layout {layout} (server and pgbench on CPUs {server_cpus}, proxy on CPUs {proxy_cpus}); "
+      f"pgbench -S, {clients} clients, {secs:.0f} s")
+print("                          TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
+print(f"  direct              {d:9.0f}     100.0 %    {pd:7d} µs          —")
+print(f"  clawpatrol gateway  {g:9.0f}   {100*g/d:7.1f} %    {pg:7d} µs   {pg-pd:+7d} µs"
+      f"   {per_txn(gt, g):6.0f} µs ({per_txn(gs, g):3.0f} µs)        {gcs / (g * secs):.2f}")
+print(f"  pgbouncer (session) {b:9.0f}   {100*b/d:7.1f} %    {pb:7d} µs   {pb-pd:+7d} µs"
+      f"   {per_txn(bt, b):6.0f} µs ({per_txn(bs, b):3.0f} µs)        {bcs / (b * secs):.2f}")
 ok1 = g >= 0.8 * d
 ok2 = g >= b
-print(f"budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
+print(f"  budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
       f"gateway ≥ pgbouncer: {'met' if ok2 else 'MISSED'} ({g/b:.2f}×)")
-print(f"audit rows written by the gateway: {rows}")
-gt, bt, hz = (int(x) for x in sys.argv[10:13])
-secs_f = float(secs)
-gs, bs = (int(x) for x in sys.argv[15:17])
-def per_txn(ticks, tps):
-    return 1e6 * ticks / hz / (tps * secs_f)
-print(f"CPU per transaction in the proxy process: gateway {per_txn(gt, g):.0f} µs "
-      f"(kernel {per_txn(gs, g):.0f}; incl. the audit writer), "
-      f"pgbouncer {per_txn(bt, b):.0f} µs (kernel {per_txn(bs, b):.0f})")
-gcs, bcs = (int(x) for x in sys.argv[13:15])
-print(f"context switches per transaction: gateway {gcs / (g * secs_f):.2f}, pgbouncer {bcs / (b * secs_f):.2f}")
+print(f"  audit rows written by the gateway: {rows} (the gateway's CPU includes its audit writer)")
+print()
 PY
+}
+
+: > "$tmp/summary"
+for layout in $LAYOUTS; do
+  if [ "$layout" = pinned ] && [ "$NCPU" -lt 2 ]; then
+    echo "==> layout pinned skipped: it needs at least 2 CPUs (this machine has $NCPU)"
+    continue
+  fi
+  measure "$layout"
+done
+echo
+cat "$tmp/summary"

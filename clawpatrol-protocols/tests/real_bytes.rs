@@ -168,6 +168,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
     let mut again = Vec::new();
     let mut ready = Vec::new();
     let mut copy_in = Vec::new();
+    let mut completes = Vec::new();
     for m in &msgs {
         let at = again.len();
         m.encode(&mut again).expect("re-encodes");
@@ -177,6 +178,11 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         if matches!(m, BackendMessage::CopyInResponse(_)) {
             copy_in.push(at);
         }
+        match m {
+            BackendMessage::ParseComplete => completes.push(ScanEvent::ParseComplete(at)),
+            BackendMessage::CloseComplete => completes.push(ScanEvent::CloseComplete(at)),
+            _ => {}
+        }
     }
     assert_eq!(again, raw, "re-encoding gives back the recorded bytes");
 
@@ -184,6 +190,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         let mut scanner = FrameScanner::new();
         let mut found = Vec::new();
         let mut found_copy_in = Vec::new();
+        let mut found_completes = Vec::new();
         let mut start = None;
         for (i, piece) in raw.chunks(step).enumerate() {
             let base = i * step;
@@ -193,6 +200,12 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
                 match e {
                     ScanEvent::ReadyStart(off) => start = Some(base + off),
                     ScanEvent::CopyInStart(off) => found_copy_in.push(base + off),
+                    ScanEvent::ParseComplete(off) => {
+                        found_completes.push(ScanEvent::ParseComplete(base + off))
+                    }
+                    ScanEvent::CloseComplete(off) => {
+                        found_completes.push(ScanEvent::CloseComplete(base + off))
+                    }
                     ScanEvent::ReadyEnd { end, status } => {
                         found.push((start.take().expect("start first"), base + end, status))
                     }
@@ -204,6 +217,10 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         assert_eq!(
             found_copy_in, copy_in,
             "CopyInResponse starts at {step}-byte pieces"
+        );
+        assert_eq!(
+            found_completes, completes,
+            "ParseComplete/CloseComplete starts at {step}-byte pieces"
         );
     }
     msgs

@@ -6,6 +6,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use clawpatrol_core::audit::chain::content_hash;
 use clawpatrol_core::audit::extra::record_extra;
 use clawpatrol_core::audit::record::AuditRecord;
 use clawpatrol_core::audit::redact::redact_text;
@@ -17,6 +18,9 @@ use clawpatrol_proxy::audit::AuditStore;
 /// The gateway binary's allocator.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A previous row's hash, as the chain passes it.
+const HEAD: &str = "5f1e0c7d9a3b2e4f6a8c0d1e2f3a4b5c6d7e8f901a2b3c4d5e6f708192a3b4c5";
 
 /// What pgbench -S sends, one statement per transaction.
 const STATEMENT: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = 73519;";
@@ -142,6 +146,15 @@ fn main() {
         extra / 1000.0
     );
     println!("  whole audit row                 {:8.2} µs", row / 1000.0);
+    let sample = record(&actions[0], &secrets);
+    let hash = median_ns(
+        || {
+            black_box(content_hash(black_box(&sample), HEAD));
+        },
+        2000,
+        31,
+    );
+    println!("  audit row hash (chain link)     {:8.2} µs", hash / 1000.0);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = AuditStore::open(&dir.path().join("bench.db")).expect("audit store");

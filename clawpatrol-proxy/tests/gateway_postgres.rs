@@ -434,9 +434,12 @@ rule "no-reads-of-t" {
             .contains("closed for reading"),
         "{err:?}"
     );
-    let err = client.query_one(&stmt, &[&2i32]).await;
-    // The statement was prepared before the reload; Bind/Execute are not re-decided.
-    assert!(err.is_ok());
+    // The statement was prepared before the reload: its Bind decides it again, under the
+    // new policy, and the session goes on.
+    let err = client.query_one(&stmt, &[&2i32]).await.unwrap_err();
+    let db = err.as_db_error().expect("the gateway's denial");
+    assert_eq!(db.code().code(), "42501");
+    assert!(db.message().contains("closed for reading"), "{db:?}");
     let n: i64 = client
         .query_one("SELECT count(*) FROM audit_log", &[])
         .await
@@ -725,6 +728,252 @@ fn function_call_is_denied_and_the_session_goes_on() {
     assert!(
         rows.iter()
             .any(|r| r.0 == "function_call" && r.2 == "deny" && r.3 == FUNCTION_CALL_DENY_REASON),
+        "{rows:?}"
+    );
+}
+
+/// Logs in over a raw socket with the placeholder user; returns the socket and its decoder.
+fn raw_login(
+    port: u16,
+) -> (
+    std::net::TcpStream,
+    clawpatrol_protocols::postgres::BackendDecoder,
+) {
+    use clawpatrol_protocols::postgres::{
+        BackendDecoder, BackendMessage, FrontendMessage, ProtocolVersion,
+    };
+    use std::io::Write;
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let mut dec = BackendDecoder::new();
+    let mut bytes = Vec::new();
+    FrontendMessage::Startup {
+        version: ProtocolVersion::V3_0,
+        params: vec![
+            ("user".into(), PLACEHOLDER_USER.into()),
+            ("database".into(), "appdb".into()),
+        ],
+    }
+    .encode(&mut bytes)
+    .unwrap();
+    sock.write_all(&bytes).unwrap();
+    let login = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        !login
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{login:?}"
+    );
+    (sock, dec)
+}
+
+/// Sends `msgs` in one write and reads the answers up to the first ReadyForQuery.
+fn exchange(
+    sock: &mut std::net::TcpStream,
+    dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
+    msgs: Vec<clawpatrol_protocols::postgres::FrontendMessage>,
+) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
+    use std::io::Write;
+    let mut bytes = Vec::new();
+    for m in msgs {
+        m.encode(&mut bytes).unwrap();
+    }
+    sock.write_all(&bytes).unwrap();
+    read_until_ready(sock, dec)
+}
+
+/// Bind (unnamed portal) of `statement`, Execute and Sync.
+fn run_prepared(statement: &str) -> Vec<clawpatrol_protocols::postgres::FrontendMessage> {
+    use clawpatrol_protocols::postgres::FrontendMessage;
+    vec![
+        FrontendMessage::Bind {
+            portal: String::new(),
+            statement: statement.into(),
+            param_formats: vec![],
+            params: vec![],
+            result_formats: vec![],
+        },
+        FrontendMessage::Execute {
+            portal: String::new(),
+            max_rows: 0,
+        },
+        FrontendMessage::Sync,
+    ]
+}
+
+/// Parse of `name` as `sql`, then Sync.
+fn prepare(name: &str, sql: &str) -> Vec<clawpatrol_protocols::postgres::FrontendMessage> {
+    use clawpatrol_protocols::postgres::FrontendMessage;
+    vec![
+        FrontendMessage::Parse {
+            name: name.into(),
+            query: sql.into(),
+            param_types: vec![],
+        },
+        FrontendMessage::Sync,
+    ]
+}
+
+/// The single gateway denial in `answer` (ErrorResponse 42501 + ReadyForQuery), its message.
+fn denial(answer: &[clawpatrol_protocols::postgres::BackendMessage]) -> String {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    let [BackendMessage::ErrorResponse(e), BackendMessage::ReadyForQuery(_)] = answer else {
+        panic!("expected exactly ErrorResponse + ReadyForQuery, got {answer:?}")
+    };
+    assert_eq!(e.code(), Some("42501"), "{e:?}");
+    e.message().unwrap_or_default().to_string()
+}
+
+fn has_rows(answer: &[clawpatrol_protocols::postgres::BackendMessage]) -> bool {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    answer
+        .iter()
+        .any(|m| matches!(m, BackendMessage::DataRow(_)))
+}
+
+/// Statements prepared before a reload are decided again at their next Bind, with the text
+/// the server really holds under the name; statements whose text the gateway cannot know
+/// (SQL PREPARE, DEALLOCATE) are refused after a reload.
+#[test]
+fn prepared_statements_are_decided_again_after_a_reload() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let s = setup();
+    let (mut sock, mut dec) = raw_login(s.gw.port("postgres.db"));
+    let sock = &mut sock;
+    let dec = &mut dec;
+
+    // A statement prepared in SQL, reachable by Bind under its name. (SQL PREPARE,
+    // DEALLOCATE and DISCARD make the statements confirmed before them unknown, so this
+    // one comes first.)
+    let sql_prepared = exchange(
+        sock,
+        dec,
+        vec![FrontendMessage::Query(
+            "PREPARE s_sql AS SELECT name FROM t WHERE id = 3".into(),
+        )],
+    );
+    assert!(
+        !sql_prepared
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{sql_prepared:?}"
+    );
+    let ok = exchange(sock, dec, prepare("s1", "SELECT name FROM t WHERE id = 1"));
+    assert!(
+        ok.iter()
+            .any(|m| matches!(m, BackendMessage::ParseComplete)),
+        "{ok:?}"
+    );
+    exchange(sock, dec, prepare("s_const", "SELECT 42 AS answer"));
+    // The first Parse of s5 fails on the server (no such table); the second one holds.
+    let failed = exchange(sock, dec, prepare("s5", "SELECT * FROM no_such_table"));
+    assert!(
+        failed
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{failed:?}"
+    );
+    exchange(sock, dec, prepare("s5", "SELECT name FROM t WHERE id = 2"));
+    // Parsed then closed: the server no longer has s_closed.
+    let closed = exchange(
+        sock,
+        dec,
+        vec![
+            FrontendMessage::Parse {
+                name: "s_closed".into(),
+                query: "SELECT 7".into(),
+                param_types: vec![],
+            },
+            FrontendMessage::Close {
+                target: clawpatrol_protocols::postgres::Target::Statement,
+                name: "s_closed".into(),
+            },
+            FrontendMessage::Sync,
+        ],
+    );
+    assert!(
+        closed
+            .iter()
+            .any(|m| matches!(m, BackendMessage::CloseComplete)),
+        "{closed:?}"
+    );
+    // Before the reload every one of them runs.
+    for name in ["s1", "s_const", "s5", "s_sql"] {
+        let answer = exchange(sock, dec, run_prepared(name));
+        assert!(has_rows(&answer), "{name}: {answer:?}");
+    }
+
+    let extra = r#"
+rule "no-reads-of-t" {
+  endpoint  = postgres.db
+  priority  = 200
+  condition = "sql.verb == 'select' && 't' in sql.tables"
+  verdict   = "deny"
+  reason    = "t is closed for reading"
+}
+"#;
+    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
+    s.gw.wait_log("config reloaded", 1);
+
+    // Prepared before the reload, decided again now: denied, exactly one error each.
+    assert!(denial(&exchange(sock, dec, run_prepared("s1"))).contains("closed for reading"));
+    assert!(denial(&exchange(sock, dec, run_prepared("s5"))).contains("closed for reading"));
+    // Still allowed under the new policy: runs (and is not decided again next time).
+    for _ in 0..2 {
+        assert!(has_rows(&exchange(sock, dec, run_prepared("s_const"))));
+    }
+    // Its text is unknown to the gateway: refused with a reason.
+    let refused = denial(&exchange(sock, dec, run_prepared("s_sql")));
+    assert!(refused.contains("prepare it again"), "{refused}");
+    // A Bind over the 1 MiB inspection cap cannot be matched to its statement any more.
+    let mut huge = run_prepared("s_const");
+    if let FrontendMessage::Bind { params, .. } = &mut huge[0] {
+        params.push(Some(vec![b'x'; 1_100_000]));
+    }
+    let too_big = denial(&exchange(sock, dec, huge));
+    assert!(too_big.contains("1 MiB"), "{too_big}");
+    // Closed before the reload: forgotten, so refused the same way.
+    let gone = denial(&exchange(sock, dec, run_prepared("s_closed")));
+    assert!(gone.contains("prepare it again"), "{gone}");
+    // A Bind denied after an allowed Parse in the same batch: one error for the batch.
+    let batch = exchange(
+        sock,
+        dec,
+        [
+            vec![FrontendMessage::Parse {
+                name: "s6".into(),
+                query: "SELECT 6".into(),
+                param_types: vec![],
+            }],
+            run_prepared("s1"),
+        ]
+        .concat(),
+    );
+    let errors = batch
+        .iter()
+        .filter(|m| matches!(m, BackendMessage::ErrorResponse(_)))
+        .count();
+    assert_eq!(errors, 1, "{batch:?}");
+    // The session goes on.
+    assert!(has_rows(&exchange(
+        sock,
+        dec,
+        vec![FrontendMessage::Query("SELECT 1".into())]
+    )));
+
+    // connect, PREPARE, five Parses; after the reload two denials, one re-decided s_const,
+    // the oversize Bind, two refused Binds, the batch's Parse and Bind, and the last Query.
+    let rows = wait_audit(&s.gw.state, 16);
+    assert_eq!(rows.len(), 16, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "bind" && r.2 == "deny" && r.3.contains("prepare it again")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "select" && r.2 == "deny" && r.3.contains("closed for reading")),
         "{rows:?}"
     );
 }

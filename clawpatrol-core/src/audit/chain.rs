@@ -382,6 +382,17 @@ mod tests {
         assert_eq!(out, serde_json::to_string(&s).unwrap());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn quote_matches_serde_json_on_any_string(
+            s in "(?s)[\\x00-\\x7f\"\\\\é\u{2028}\u{1f600}]{0,80}"
+        ) {
+            let mut out = String::new();
+            quote(&s, &mut out);
+            proptest::prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
+        }
+    }
+
     #[test]
     fn direct_serialisation_matches_the_value_form() {
         let mut r = rec(7);

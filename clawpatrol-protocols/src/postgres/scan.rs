@@ -15,6 +15,12 @@ pub enum ScanEvent {
     /// A CopyInResponse (`G`) frame starts at this offset: the server now reads COPY data
     /// and ignores any Sync until the client's CopyDone or CopyFail.
     CopyInStart(usize),
+    /// A ParseComplete (`1`) frame starts at this offset: the oldest unanswered Parse of the
+    /// current batch succeeded.
+    ParseComplete(usize),
+    /// A CloseComplete (`3`) frame starts at this offset: the oldest unanswered Close of the
+    /// current batch succeeded.
+    CloseComplete(usize),
     /// A ReadyForQuery frame ends just before this offset; it carried `status`.
     ReadyEnd {
         /// Offset one past the frame's last byte.
@@ -68,6 +74,8 @@ impl FrameScanner {
                 match input[i] {
                     b'Z' => events.push(ScanEvent::ReadyStart(i)),
                     b'G' => events.push(ScanEvent::CopyInStart(i)),
+                    b'1' => events.push(ScanEvent::ParseComplete(i)),
+                    b'3' => events.push(ScanEvent::CloseComplete(i)),
                     _ => {}
                 }
             }
@@ -108,6 +116,10 @@ mod tests {
         v.extend_from_slice(b"Z\0\0\0\x05I");
         // CopyInResponse: text format, one text column.
         v.extend_from_slice(b"G\0\0\0\x09\0\0\x01\0\0");
+        // ParseComplete, BindComplete, CloseComplete, then a DataRow whose payload holds the
+        // bytes '1' and '3' (not frame starts).
+        v.extend_from_slice(b"1\0\0\0\x042\0\0\0\x043\0\0\0\x04");
+        v.extend_from_slice(b"D\0\0\0\x0613");
         v
     }
 
@@ -131,6 +143,8 @@ mod tests {
                     status: b'I'
                 },
                 ScanEvent::CopyInStart(33),
+                ScanEvent::ParseComplete(43),
+                ScanEvent::CloseComplete(53),
             ]
         );
         assert!(sc.at_boundary());
@@ -148,6 +162,8 @@ mod tests {
                 all.push(match e {
                     ScanEvent::ReadyStart(_) => ScanEvent::ReadyStart(off),
                     ScanEvent::CopyInStart(_) => ScanEvent::CopyInStart(off),
+                    ScanEvent::ParseComplete(_) => ScanEvent::ParseComplete(off),
+                    ScanEvent::CloseComplete(_) => ScanEvent::CloseComplete(off),
                     ScanEvent::ReadyEnd { status, .. } => ScanEvent::ReadyEnd {
                         end: off + 1,
                         status,

@@ -2,6 +2,7 @@
 //! `listen` address. The agent logs in with placeholders; the gateway authenticates upstream
 //! with the real secret and decides every statement before it reaches the server.
 
+mod prepared;
 mod session;
 mod startup;
 pub mod threads;

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clawpatrol_core::audit::{record_extra, redact_text, AuditRecord};
@@ -13,10 +14,11 @@ use clawpatrol_core::{Action, Decision, Facts, Policy, Verdict};
 use clawpatrol_protocols::postgres::deny::SQLSTATE_INSUFFICIENT_PRIVILEGE;
 use clawpatrol_protocols::postgres::{
     error_response, BackendMessage, Decoded, FrameScanner, FrontendDecoder, FrontendMessage,
-    ScanEvent, TransactionStatus, FUNCTION_CALL_DENY_REASON,
+    ScanEvent, Target, TransactionStatus, FUNCTION_CALL_DENY_REASON,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::prepared::{BindCheck, Op, Prepared};
 use super::{BoxStream, SessionError};
 use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
 use crate::runtime::{now_ns, peer_ip, Shared};
@@ -24,6 +26,9 @@ use crate::runtime::{now_ns, peer_ip, Shared};
 /// Deny reason of a Query/Parse/FunctionCall frame over the 1 MiB inspection cap.
 pub const OVERSIZE_REASON: &str =
     "statement exceeds the 1 MiB inspection buffer and cannot be inspected; failing closed";
+/// Deny reason of a Bind over the 1 MiB inspection cap once the policy was reloaded.
+pub const OVERSIZE_BIND_REASON: &str =
+    "Bind exceeds the 1 MiB inspection buffer, so its prepared statement cannot be decided again after the policy reload; failing closed";
 /// Longest SQL summary stored in the audit `path` column, in bytes.
 const SUMMARY_CAP: usize = 200;
 /// Most agent bytes held (undecided) while a statement waits for approval.
@@ -68,6 +73,8 @@ enum Slot {
         error: Option<String>,
         /// Owed for a Sync (which the server ignores while it reads COPY data), not a Query.
         sync: bool,
+        /// The batch's Parses and Closes the server has not answered yet.
+        ops: VecDeque<Op>,
     },
     /// The gateway answers: ErrorResponse 42501 + ReadyForQuery.
     Synthetic { reason: String },
@@ -78,12 +85,15 @@ enum Slot {
     CopyEnd { after_execute: bool },
 }
 
-/// A Query or Parse frame with its statements and their decisions.
+/// A Query, Parse or (re-decided) Bind frame with its statements and their decisions.
 struct Framed {
     m: FrontendMessage,
-    is_parse: bool,
+    /// Extended protocol (Parse, Bind): a deny discards the batch up to its Sync.
+    extended: bool,
     actions: Vec<Action>,
     decisions: Vec<Decision>,
+    /// The policy that decided it.
+    policy: Arc<Policy>,
 }
 
 /// A frame parked until its approval chain decides.
@@ -148,6 +158,8 @@ struct Pump<'a> {
     /// ReadyForQuery.
     carry: Vec<Row>,
     carry_error: Option<String>,
+    /// The session's prepared statements, for re-deciding a Bind after a reload.
+    prepared: Prepared,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -267,6 +279,7 @@ impl<'a> Pump<'a> {
             agent_out: Vec::new(),
             closing: false,
             awaiting: None,
+            prepared: Prepared::new(shared.policy.load_full()),
         }
     }
 
@@ -289,6 +302,14 @@ impl<'a> Pump<'a> {
                 self.oversize = Some(match h.tag {
                     b'Q' | b'P' | b'F' => Oversize::Deny(h.tag),
                     _ if self.discard.is_some() => Oversize::Drop,
+                    // Its statement name is not read, so after a reload it cannot be
+                    // decided again.
+                    b'B' if !self
+                        .prepared
+                        .no_reload_since_start(&self.shared.policy.load_full()) =>
+                    {
+                        Oversize::Deny(b'B')
+                    }
                     tag => {
                         self.up_out.push(tag);
                         self.up_out.extend_from_slice(&h.len.to_be_bytes());
@@ -308,18 +329,26 @@ impl<'a> Pump<'a> {
             }
             Decoded::OversizeEnd => {
                 if let Some(Oversize::Deny(tag)) = self.oversize.take() {
+                    let reason = if tag == b'B' {
+                        OVERSIZE_BIND_REASON
+                    } else {
+                        OVERSIZE_REASON
+                    };
                     let mut a = self.action(String::new());
                     a.truncated = true;
-                    let rec = self.record(&a, None, "deny", OVERSIZE_REASON);
+                    let mut rec = self.record(&a, None, "deny", reason);
+                    if tag == b'B' {
+                        rec.method = "bind".to_string();
+                    }
                     self.finish(Row {
                         rec,
                         started: Instant::now(),
                     });
                     if self.discard.is_none() {
-                        if tag == b'P' {
-                            self.discard = Some(OVERSIZE_REASON.to_string());
+                        if tag == b'P' || tag == b'B' {
+                            self.discard = Some(reason.to_string());
                         } else {
-                            self.push_synthetic(OVERSIZE_REASON.to_string())?;
+                            self.push_synthetic(reason.to_string())?;
                         }
                     }
                 }
@@ -366,6 +395,7 @@ impl<'a> Pump<'a> {
             _ if self.discard.is_some() => Ok(()),
             FrontendMessage::Query(sql) => self.gate(FrontendMessage::Query(sql)),
             m @ FrontendMessage::Parse { .. } => self.gate(m),
+            m @ FrontendMessage::Bind { .. } => self.gate_bind(m),
             FrontendMessage::FunctionCall { function, .. } => {
                 let a = self.action(format!("-- FunctionCall oid {function}"));
                 let mut rec = self.record(&a, None, "deny", FUNCTION_CALL_DENY_REASON);
@@ -381,6 +411,10 @@ impl<'a> Pump<'a> {
                 if m.tag().is_some_and(is_extended) {
                     self.batch_forwarded = true;
                 }
+                if let FrontendMessage::Close { target, name } = &m {
+                    self.prepared
+                        .close_forwarded((*target == Target::Statement).then_some(name.as_str()));
+                }
                 self.forward(&m)
             }
         }
@@ -389,20 +423,94 @@ impl<'a> Pump<'a> {
     /// Decides a Query or Parse message and forwards it, answers with a deny, or parks it
     /// for an approval chain (the run loop resolves it before reading further frames).
     fn gate(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
-        let (sql, is_parse) = match &m {
+        let (sql, extended) = match &m {
             FrontendMessage::Query(q) => (q.clone(), false),
             FrontendMessage::Parse { query, .. } => (query.clone(), true),
             _ => return self.forward(&m),
         };
         let policy = self.shared.policy.load_full();
+        let mut actions = Vec::new();
+        let mut decisions = Vec::new();
+        self.decide_text(&policy, sql, &mut actions, &mut decisions);
+        self.dispatch(Framed {
+            m,
+            extended,
+            actions,
+            decisions,
+            policy,
+        })
+    }
+
+    /// Splits and decides one SQL text under `policy`, appending its statements.
+    fn decide_text(
+        &self,
+        policy: &Policy,
+        sql: String,
+        actions: &mut Vec<Action>,
+        decisions: &mut Vec<Decision>,
+    ) {
         let base = self.action(sql);
-        let actions = policy.sql_text_actions(&base).unwrap_or_default();
-        let decisions: Vec<Decision> = actions
+        let more = policy.sql_text_actions(&base).unwrap_or_default();
+        decisions.extend(more.iter().map(|a| policy.decide_fail_closed(a)));
+        actions.extend(more);
+    }
+
+    /// Decides a Bind: forwarded when its statement was decided under the policy in force,
+    /// else its statement is decided again (a reload happened since its Parse), or it is
+    /// denied when the gateway cannot know the statement's text.
+    fn gate_bind(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
+        let FrontendMessage::Bind { statement, .. } = &m else {
+            return self.forward(&m);
+        };
+        let policy = self.shared.policy.load_full();
+        let in_flight = self
+            .slots
             .iter()
-            .map(|a| policy.decide_fail_closed(a))
-            .collect();
-        let frame = frame_decision(&decisions);
-        if let Some(d) = frame {
+            .filter_map(|s| match s {
+                Slot::Upstream { ops, .. } => Some(ops),
+                _ => None,
+            })
+            .flatten();
+        match self.prepared.check_bind(statement, &policy, in_flight) {
+            BindCheck::Forward => {
+                self.batch_forwarded = true;
+                self.forward(&m)
+            }
+            BindCheck::Redecide(texts) => {
+                let mut actions = Vec::new();
+                let mut decisions = Vec::new();
+                for sql in texts {
+                    self.decide_text(&policy, sql, &mut actions, &mut decisions);
+                }
+                self.dispatch(Framed {
+                    m,
+                    extended: true,
+                    actions,
+                    decisions,
+                    policy,
+                })
+            }
+            BindCheck::Unknown => {
+                let reason = unknown_statement_reason(statement);
+                let a = self.action(format!("-- Bind of prepared statement {statement:?}"));
+                let mut rec = self.record_with(&policy, &a, None, "deny", &reason);
+                rec.method = "bind".to_string();
+                self.finish(Row {
+                    rec,
+                    started: Instant::now(),
+                });
+                self.discard = Some(reason);
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards, denies or parks a decided frame.
+    fn dispatch(&mut self, frame: Framed) -> Result<(), SessionError> {
+        let policy = Arc::clone(&frame.policy);
+        let decisions = &frame.decisions;
+        let frame_d = frame_decision(decisions);
+        if let Some(d) = frame_d {
             if let Some(detail) = &d.log_detail {
                 tracing::info!(
                     rule = d.rule.as_deref().unwrap_or(""),
@@ -411,12 +519,6 @@ impl<'a> Pump<'a> {
                 );
             }
         }
-        let frame = Framed {
-            m,
-            is_parse,
-            actions,
-            decisions,
-        };
         match frame_decision(&frame.decisions).map(|d| d.verdict.clone()) {
             None | Some(Verdict::Allow) | Some(Verdict::Passthrough) => {
                 self.allow_frame(&policy, frame, None)
@@ -476,7 +578,11 @@ impl<'a> Pump<'a> {
         let whole = match &parked.frame.m {
             FrontendMessage::Query(q) => q.as_str(),
             FrontendMessage::Parse { query, .. } => query.as_str(),
-            _ => "",
+            // A re-decided Bind: the statement that needs the approval.
+            _ => match &action.facts {
+                Facts::Sql(f) => f.statement.as_str(),
+                _ => "",
+            },
         };
         let summary = summary(whole);
         ApprovalRequest {
@@ -521,7 +627,19 @@ impl<'a> Pump<'a> {
             })
             .collect();
         self.forward(&frame.m)?;
-        if frame.is_parse {
+        match &frame.m {
+            FrontendMessage::Parse { name, query, .. } => {
+                self.prepared.parse_forwarded(name, query, &frame.policy)
+            }
+            FrontendMessage::Bind { statement, .. } => {
+                self.prepared.redecided(statement, &frame.policy)
+            }
+            _ => {}
+        }
+        if frame.actions.iter().any(may_change_statements) {
+            self.prepared.untracked();
+        }
+        if frame.extended {
             self.batch_rows.extend(rows);
             self.batch_forwarded = true;
         } else {
@@ -534,6 +652,7 @@ impl<'a> Pump<'a> {
                     rows,
                     error: None,
                     sync: false,
+                    ops: VecDeque::new(),
                 })?;
             }
         }
@@ -558,7 +677,7 @@ impl<'a> Pump<'a> {
                 started: Instant::now(),
             });
         }
-        if frame.is_parse {
+        if frame.extended {
             self.discard = Some(reason.to_string());
             Ok(())
         } else {
@@ -576,7 +695,11 @@ impl<'a> Pump<'a> {
         let mut rows = std::mem::take(&mut self.carry);
         rows.append(&mut self.batch_rows);
         let error = self.carry_error.take().or(error);
+        let ops = self.prepared.take_batch();
         if self.copy_in {
+            // The server ignores this Sync; answers to these operations (if any) will not
+            // match, which makes the statements unknown (fail closed).
+            self.prepared.drop_ops(ops);
             self.carry = rows;
             self.carry_error = error;
             Ok(())
@@ -585,6 +708,7 @@ impl<'a> Pump<'a> {
                 rows,
                 error,
                 sync: true,
+                ops,
             })
         }
     }
@@ -658,6 +782,7 @@ impl<'a> Pump<'a> {
                         rows: next,
                         error: next_error,
                         sync: true,
+                        ..
                     }) = self.slots.get_mut(i)
                     {
                         let mut all = rows;
@@ -673,7 +798,11 @@ impl<'a> Pump<'a> {
                     return;
                 }
                 Some(Slot::Upstream { sync: true, .. }) => {
-                    if let Some(Slot::Upstream { rows, error, .. }) = self.slots.remove(i) {
+                    if let Some(Slot::Upstream {
+                        rows, error, ops, ..
+                    }) = self.slots.remove(i)
+                    {
+                        self.prepared.drop_ops(ops);
                         self.carry.extend(rows);
                         if self.carry_error.is_none() {
                             self.carry_error = error;
@@ -736,7 +865,11 @@ impl<'a> Pump<'a> {
                         self.finishing.append(&mut self.carry);
                     }
                     match self.slots.pop_front() {
-                        Some(Slot::Upstream { rows, error, .. }) => {
+                        Some(Slot::Upstream {
+                            rows, error, ops, ..
+                        }) => {
+                            // Operations still unanswered failed or were skipped.
+                            self.prepared.drop_ops(ops);
                             if let Some(reason) = error {
                                 self.write_error(&reason);
                             }
@@ -757,6 +890,8 @@ impl<'a> Pump<'a> {
                     }
                 }
                 ScanEvent::CopyInStart(_) => self.on_copy_in(),
+                ScanEvent::ParseComplete(_) => self.on_complete(true),
+                ScanEvent::CloseComplete(_) => self.on_complete(false),
                 ScanEvent::ReadyEnd { end, status } => {
                     self.agent_out.extend_from_slice(&data[last..end]);
                     last = end;
@@ -770,6 +905,23 @@ impl<'a> Pump<'a> {
         }
         self.agent_out.extend_from_slice(&data[last..]);
         Ok(())
+    }
+
+    /// The server confirmed a Parse (`parse`) or a Close: it answers the oldest owed
+    /// Sync's operations, or, when none is owed, the current batch's (after a Flush).
+    fn on_complete(&mut self, parse: bool) {
+        let owed = self.slots.iter_mut().find_map(|s| match s {
+            Slot::Upstream { ops, .. } => Some(ops),
+            _ => None,
+        });
+        match owed {
+            Some(ops) => self.prepared.complete(parse, ops),
+            None => {
+                let mut ops = std::mem::take(self.prepared.batch_ops());
+                self.prepared.complete(parse, &mut ops);
+                *self.prepared.batch_ops() = ops;
+            }
+        }
     }
 
     /// Writes the rows of statements whose answer never arrived (the session ended).
@@ -858,6 +1010,29 @@ impl<'a> Pump<'a> {
             "statement"
         );
         self.shared.audit.record(rec);
+    }
+}
+
+/// Deny reason of a Bind whose statement's text the gateway cannot know after a reload.
+fn unknown_statement_reason(statement: &str) -> String {
+    format!(
+        "prepared statement {statement:?} may predate the policy reload and the gateway does not \
+         know its text (prepared in SQL, closed, or changed by DEALLOCATE or DISCARD); prepare \
+         it again"
+    )
+}
+
+/// True when a forwarded statement may create, replace or drop prepared statements in a way
+/// the gateway does not follow: SQL-level PREPARE, DEALLOCATE, DISCARD, or text it could not
+/// analyse.
+fn may_change_statements(a: &Action) -> bool {
+    match &a.facts {
+        Facts::Sql(f) => {
+            a.unparseable
+                || a.truncated
+                || matches!(f.verb.as_str(), "prepare" | "deallocate" | "discard")
+        }
+        _ => true,
     }
 }
 
