@@ -434,12 +434,23 @@ rule "no-reads-of-t" {
             .contains("closed for reading"),
         "{err:?}"
     );
-    // The statement was prepared before the reload: its Bind decides it again, under the
-    // new policy, and the session goes on.
+    // The statement was prepared before the reload: its Bind is refused until it is
+    // prepared again (and then decided by the new policy); the session goes on.
     let err = client.query_one(&stmt, &[&2i32]).await.unwrap_err();
     let db = err.as_db_error().expect("the gateway's denial");
     assert_eq!(db.code().code(), "42501");
-    assert!(db.message().contains("closed for reading"), "{db:?}");
+    assert!(db.message().contains("prepare it again"), "{db:?}");
+    let err = client
+        .prepare("SELECT name FROM t WHERE id = $1")
+        .await
+        .unwrap_err();
+    assert!(
+        err.as_db_error()
+            .unwrap()
+            .message()
+            .contains("closed for reading"),
+        "{err:?}"
+    );
     let n: i64 = client
         .query_one("SELECT count(*) FROM audit_log", &[])
         .await
@@ -916,16 +927,61 @@ rule "no-reads-of-t" {
     std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
     s.gw.wait_log("config reloaded", 1);
 
-    // Prepared before the reload, decided again now: denied, exactly one error each.
-    assert!(denial(&exchange(sock, dec, run_prepared("s1"))).contains("closed for reading"));
-    assert!(denial(&exchange(sock, dec, run_prepared("s5"))).contains("closed for reading"));
-    // Still allowed under the new policy: runs (and is not decided again next time).
-    for _ in 0..2 {
-        assert!(has_rows(&exchange(sock, dec, run_prepared("s_const"))));
+    // Prepared before the reload: refused, exactly one error each, whatever the text.
+    for name in ["s1", "s5", "s_const", "s_sql"] {
+        let refused = denial(&exchange(sock, dec, run_prepared(name)));
+        assert!(refused.contains("prepare it again"), "{name}: {refused}");
     }
-    // Its text is unknown to the gateway: refused with a reason.
-    let refused = denial(&exchange(sock, dec, run_prepared("s_sql")));
-    assert!(refused.contains("prepare it again"), "{refused}");
+    // A new Parse under an existing name fails upstream (duplicate): s_const still holds
+    // the old statement, so it stays refused.
+    let dup = exchange(sock, dec, prepare("s_const", "SELECT 43"));
+    assert!(
+        dup.iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{dup:?}"
+    );
+    assert!(denial(&exchange(sock, dec, run_prepared("s_const"))).contains("prepare it again"));
+    // Closed and prepared again under the new policy: runs.
+    let again = exchange(
+        sock,
+        dec,
+        vec![
+            FrontendMessage::Close {
+                target: clawpatrol_protocols::postgres::Target::Statement,
+                name: "s_const".into(),
+            },
+            FrontendMessage::Parse {
+                name: "s_const".into(),
+                query: "SELECT 44".into(),
+                param_types: vec![],
+            },
+            FrontendMessage::Sync,
+        ],
+    );
+    assert!(
+        again
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ParseComplete)),
+        "{again:?}"
+    );
+    assert!(has_rows(&exchange(sock, dec, run_prepared("s_const"))));
+    // Parse and Bind in one batch under the new policy: runs.
+    let same_batch = exchange(
+        sock,
+        dec,
+        [prepare("s7", "SELECT 7")[..1].to_vec(), run_prepared("s7")].concat(),
+    );
+    assert!(has_rows(&same_batch), "{same_batch:?}");
+    // The new policy decides what is prepared now.
+    let denied_parse = denial(&exchange(
+        sock,
+        dec,
+        prepare("s8", "SELECT name FROM t WHERE id = 1"),
+    ));
+    assert!(
+        denied_parse.contains("closed for reading"),
+        "{denied_parse}"
+    );
     // A Bind over the 1 MiB inspection cap cannot be matched to its statement any more.
     let mut huge = run_prepared("s_const");
     if let FrontendMessage::Bind { params, .. } = &mut huge[0] {
@@ -933,7 +989,7 @@ rule "no-reads-of-t" {
     }
     let too_big = denial(&exchange(sock, dec, huge));
     assert!(too_big.contains("1 MiB"), "{too_big}");
-    // Closed before the reload: forgotten, so refused the same way.
+    // Closed before the reload: refused the same way.
     let gone = denial(&exchange(sock, dec, run_prepared("s_closed")));
     assert!(gone.contains("prepare it again"), "{gone}");
     // A Bind denied after an allowed Parse in the same batch: one error for the batch.
@@ -962,10 +1018,38 @@ rule "no-reads-of-t" {
         vec![FrontendMessage::Query("SELECT 1".into())]
     )));
 
-    // connect, PREPARE, five Parses; after the reload two denials, one re-decided s_const,
-    // the oversize Bind, two refused Binds, the batch's Parse and Bind, and the last Query.
-    let rows = wait_audit(&s.gw.state, 16);
-    assert_eq!(rows.len(), 16, "{rows:?}");
+    // A simple Query inside an unfinished extended batch closes the session: after an error
+    // in the batch the server would skip it, and answers could no longer be matched.
+    {
+        use std::io::{Read, Write};
+        let mut bytes = Vec::new();
+        for m in [
+            FrontendMessage::Parse {
+                name: "s9".into(),
+                query: "SELECT 9".into(),
+                param_types: vec![],
+            },
+            FrontendMessage::Query("SELECT 1".into()),
+        ] {
+            m.encode(&mut bytes).unwrap();
+        }
+        sock.write_all(&bytes).unwrap();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        assert!(
+            closed,
+            "a Query inside an extended batch must close the session"
+        );
+    }
+
+    // Rows: connect, PREPARE, five Parses, then after the reload (at least) the refused Binds.
+    let rows = wait_audit(&s.gw.state, 20);
     assert!(
         rows.iter()
             .any(|r| r.0 == "bind" && r.2 == "deny" && r.3.contains("prepare it again")),

@@ -49,6 +49,13 @@ pub enum SessionError {
     /// The agent pipelined more requests than the gateway keeps answers owed for.
     #[error("more than {0} answers owed to the agent; closing the session")]
     TooManyOwed(usize),
+    /// The agent pipelined more Parse/Close messages than the gateway follows.
+    #[error("more than {0} unanswered Parse/Close messages; closing the session")]
+    TooManyPrepares(usize),
+    /// A simple Query inside an extended-protocol batch: the server skips it after an error
+    /// in the batch, so the gateway could no longer match answers to requests.
+    #[error("simple Query inside an unfinished extended-protocol batch (no Sync before it); closing the session")]
+    QueryInBatch,
 }
 
 /// Where to send a CancelRequest the agent addressed to the key it was given.

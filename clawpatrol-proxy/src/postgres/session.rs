@@ -18,7 +18,7 @@ use clawpatrol_protocols::postgres::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::prepared::{BindCheck, Op, Prepared};
+use super::prepared::{Op, Prepared, MAX_OPS};
 use super::{BoxStream, SessionError};
 use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
 use crate::runtime::{now_ns, peer_ip, Shared};
@@ -393,6 +393,7 @@ impl<'a> Pump<'a> {
                 Ok(())
             }
             _ if self.discard.is_some() => Ok(()),
+            FrontendMessage::Query(_) if self.batch_forwarded => Err(SessionError::QueryInBatch),
             FrontendMessage::Query(sql) => self.gate(FrontendMessage::Query(sql)),
             m @ FrontendMessage::Parse { .. } => self.gate(m),
             m @ FrontendMessage::Bind { .. } => self.gate_bind(m),
@@ -412,8 +413,10 @@ impl<'a> Pump<'a> {
                     self.batch_forwarded = true;
                 }
                 if let FrontendMessage::Close { target, name } = &m {
-                    self.prepared
-                        .close_forwarded((*target == Target::Statement).then_some(name.as_str()));
+                    let statement = (*target == Target::Statement).then_some(name.as_str());
+                    if !self.prepared.close_forwarded(statement) {
+                        return Err(SessionError::TooManyPrepares(MAX_OPS));
+                    }
                 }
                 self.forward(&m)
             }
@@ -429,9 +432,12 @@ impl<'a> Pump<'a> {
             _ => return self.forward(&m),
         };
         let policy = self.shared.policy.load_full();
-        let mut actions = Vec::new();
-        let mut decisions = Vec::new();
-        self.decide_text(&policy, sql, &mut actions, &mut decisions);
+        let base = self.action(sql);
+        let actions = policy.sql_text_actions(&base).unwrap_or_default();
+        let decisions: Vec<Decision> = actions
+            .iter()
+            .map(|a| policy.decide_fail_closed(a))
+            .collect();
         self.dispatch(Framed {
             m,
             extended,
@@ -441,23 +447,8 @@ impl<'a> Pump<'a> {
         })
     }
 
-    /// Splits and decides one SQL text under `policy`, appending its statements.
-    fn decide_text(
-        &self,
-        policy: &Policy,
-        sql: String,
-        actions: &mut Vec<Action>,
-        decisions: &mut Vec<Decision>,
-    ) {
-        let base = self.action(sql);
-        let more = policy.sql_text_actions(&base).unwrap_or_default();
-        decisions.extend(more.iter().map(|a| policy.decide_fail_closed(a)));
-        actions.extend(more);
-    }
-
-    /// Decides a Bind: forwarded when its statement was decided under the policy in force,
-    /// else its statement is decided again (a reload happened since its Parse), or it is
-    /// denied when the gateway cannot know the statement's text.
+    /// Forwards a Bind, unless a reload happened since its statement was prepared: then it
+    /// is refused (one error for the batch, like a denied Parse) and must be prepared again.
     fn gate_bind(&mut self, m: FrontendMessage) -> Result<(), SessionError> {
         let FrontendMessage::Bind { statement, .. } = &m else {
             return self.forward(&m);
@@ -471,38 +462,20 @@ impl<'a> Pump<'a> {
                 _ => None,
             })
             .flatten();
-        match self.prepared.check_bind(statement, &policy, in_flight) {
-            BindCheck::Forward => {
-                self.batch_forwarded = true;
-                self.forward(&m)
-            }
-            BindCheck::Redecide(texts) => {
-                let mut actions = Vec::new();
-                let mut decisions = Vec::new();
-                for sql in texts {
-                    self.decide_text(&policy, sql, &mut actions, &mut decisions);
-                }
-                self.dispatch(Framed {
-                    m,
-                    extended: true,
-                    actions,
-                    decisions,
-                    policy,
-                })
-            }
-            BindCheck::Unknown => {
-                let reason = unknown_statement_reason(statement);
-                let a = self.action(format!("-- Bind of prepared statement {statement:?}"));
-                let mut rec = self.record_with(&policy, &a, None, "deny", &reason);
-                rec.method = "bind".to_string();
-                self.finish(Row {
-                    rec,
-                    started: Instant::now(),
-                });
-                self.discard = Some(reason);
-                Ok(())
-            }
+        if self.prepared.bind_allowed(statement, &policy, in_flight) {
+            self.batch_forwarded = true;
+            return self.forward(&m);
         }
+        let reason = prepared_before_reload_reason(statement);
+        let a = self.action(format!("-- Bind of prepared statement {statement:?}"));
+        let mut rec = self.record_with(&policy, &a, None, "deny", &reason);
+        rec.method = "bind".to_string();
+        self.finish(Row {
+            rec,
+            started: Instant::now(),
+        });
+        self.discard = Some(reason);
+        Ok(())
     }
 
     /// Forwards, denies or parks a decided frame.
@@ -578,11 +551,7 @@ impl<'a> Pump<'a> {
         let whole = match &parked.frame.m {
             FrontendMessage::Query(q) => q.as_str(),
             FrontendMessage::Parse { query, .. } => query.as_str(),
-            // A re-decided Bind: the statement that needs the approval.
-            _ => match &action.facts {
-                Facts::Sql(f) => f.statement.as_str(),
-                _ => "",
-            },
+            _ => "",
         };
         let summary = summary(whole);
         ApprovalRequest {
@@ -627,17 +596,10 @@ impl<'a> Pump<'a> {
             })
             .collect();
         self.forward(&frame.m)?;
-        match &frame.m {
-            FrontendMessage::Parse { name, query, .. } => {
-                self.prepared.parse_forwarded(name, query, &frame.policy)
+        if let FrontendMessage::Parse { name, .. } = &frame.m {
+            if !self.prepared.parse_forwarded(name, &frame.policy) {
+                return Err(SessionError::TooManyPrepares(MAX_OPS));
             }
-            FrontendMessage::Bind { statement, .. } => {
-                self.prepared.redecided(statement, &frame.policy)
-            }
-            _ => {}
-        }
-        if frame.actions.iter().any(may_change_statements) {
-            self.prepared.untracked();
         }
         if frame.extended {
             self.batch_rows.extend(rows);
@@ -877,6 +839,7 @@ impl<'a> Pump<'a> {
                         }
                         Some(s @ (Slot::Synthetic { .. } | Slot::CopyEnd { .. })) => {
                             tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
+                            self.prepared.lost("unexpected ReadyForQuery");
                             self.slots.push_front(s);
                         }
                         // The answer to a Sync sent during a COPY that failed (the server
@@ -1013,27 +976,12 @@ impl<'a> Pump<'a> {
     }
 }
 
-/// Deny reason of a Bind whose statement's text the gateway cannot know after a reload.
-fn unknown_statement_reason(statement: &str) -> String {
+/// Deny reason of a Bind of a statement prepared before the policy reload.
+fn prepared_before_reload_reason(statement: &str) -> String {
     format!(
-        "prepared statement {statement:?} may predate the policy reload and the gateway does not \
-         know its text (prepared in SQL, closed, or changed by DEALLOCATE or DISCARD); prepare \
-         it again"
+        "prepared statement {statement:?} was prepared before the policy was reloaded (or the \
+         gateway cannot tell when); prepare it again so the new policy decides it"
     )
-}
-
-/// True when a forwarded statement may create, replace or drop prepared statements in a way
-/// the gateway does not follow: SQL-level PREPARE, DEALLOCATE, DISCARD, or text it could not
-/// analyse.
-fn may_change_statements(a: &Action) -> bool {
-    match &a.facts {
-        Facts::Sql(f) => {
-            a.unparseable
-                || a.truncated
-                || matches!(f.verb.as_str(), "prepare" | "deallocate" | "discard")
-        }
-        _ => true,
-    }
 }
 
 /// Extended-protocol messages that are answered only at the next Sync.
