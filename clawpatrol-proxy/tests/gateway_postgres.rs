@@ -609,37 +609,16 @@ fn read_until_ready(
 #[test]
 fn function_call_is_denied_and_the_session_goes_on() {
     use clawpatrol_protocols::postgres::{
-        BackendDecoder, BackendMessage, FrontendMessage, ProtocolVersion, FUNCTION_CALL_DENY_REASON,
+        BackendMessage, FrontendMessage, FUNCTION_CALL_DENY_REASON,
     };
     use std::io::Write;
     let s = setup();
-    let port = s.gw.port("postgres.db");
-    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(15)))
-        .unwrap();
-    let mut dec = BackendDecoder::new();
+    let (mut sock, mut dec) = raw_login(s.gw.port("postgres.db"));
     let send = |m: FrontendMessage, sock: &mut std::net::TcpStream| {
         let mut bytes = Vec::new();
         m.encode(&mut bytes).unwrap();
         sock.write_all(&bytes).unwrap();
     };
-    send(
-        FrontendMessage::Startup {
-            version: ProtocolVersion::V3_0,
-            params: vec![
-                ("user".into(), PLACEHOLDER_USER.into()),
-                ("database".into(), "appdb".into()),
-            ],
-        },
-        &mut sock,
-    );
-    let login = read_until_ready(&mut sock, &mut dec);
-    assert!(
-        !login
-            .iter()
-            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
-        "{login:?}"
-    );
 
     // The legacy fast-path call of lo_unlink(0): no SQL text, so it never reaches the server
     // (which would answer FunctionCallResponse or its own error, not the gateway's 42501).
