@@ -1,5 +1,5 @@
-//! Where a Postgres statement's CPU goes in the gateway, without sockets: SQL facts, the
-//! decision, the audit row's `extra` (redacted action), and the audit store's append per row
+//! Where a Postgres statement's CPU goes in the gateway, without sockets: SQL facts (parsed,
+//! and from the shape cache the session threads keep), the decision, the audit row's `extra` (redacted action), and the audit store's append per row
 //! at several batch sizes (one SQLite transaction per batch, hash chain included).
 //! `bench/pgbench.sh` measures the whole path; this splits the per-statement part.
 
@@ -13,6 +13,7 @@ use clawpatrol_core::audit::redact::redact_text;
 use clawpatrol_core::facts::SqlFacts;
 use clawpatrol_core::Policy;
 use clawpatrol_core::{Action, Facts};
+use clawpatrol_protocols::sql::PostgresCache;
 use clawpatrol_proxy::audit::AuditStore;
 
 /// The gateway binary's allocator.
@@ -110,6 +111,30 @@ fn main() {
         200,
         31,
     );
+    // pgbench's statement with a new id each time, through the session threads' shape cache.
+    let variants: Vec<Action> = (0..1024)
+        .map(|n| {
+            let mut a = base.clone();
+            if let Facts::Sql(s) = &mut a.facts {
+                s.statement = STATEMENT.replace("73519", &(n * 97 + 1).to_string());
+            }
+            a
+        })
+        .collect();
+    let mut cache = PostgresCache::new();
+    let mut next = 0usize;
+    let cached = median_ns(
+        || {
+            next = (next + 1) % variants.len();
+            black_box(policy.sql_text_actions_cached(black_box(&variants[next]), &mut cache));
+        },
+        2000,
+        31,
+    );
+    assert!(
+        cache.hits() > 0 && cache.len() == 1,
+        "one shape for every id"
+    );
     let actions = policy.sql_text_actions(&base).expect("a postgres endpoint");
     let decide = median_ns(
         || {
@@ -136,6 +161,10 @@ fn main() {
     println!(
         "  SQL facts (split + analyze)     {:8.2} µs",
         facts / 1000.0
+    );
+    println!(
+        "  SQL facts, shape cache hit      {:8.2} µs",
+        cached / 1000.0
     );
     println!(
         "  decide                          {:8.2} µs",

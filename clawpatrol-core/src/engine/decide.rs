@@ -256,7 +256,25 @@ impl Policy {
     /// (`clickhouse_https`) gets the text as unparseable, so it fails closed. `None` when no
     /// endpoint claims the action or it is not a SQL action.
     pub fn sql_text_actions(&self, action: &Action) -> Option<Vec<Action>> {
-        use crate::facts::from_sql::{sql_actions, SqlDialect};
+        self.sql_text_actions_with(action, None)
+    }
+
+    /// [`Policy::sql_text_actions`] reusing the Postgres analyses remembered in `cache` (the
+    /// actions are the same as without it).
+    pub fn sql_text_actions_cached(
+        &self,
+        action: &Action,
+        cache: &mut clawpatrol_protocols::sql::PostgresCache,
+    ) -> Option<Vec<Action>> {
+        self.sql_text_actions_with(action, Some(cache))
+    }
+
+    fn sql_text_actions_with(
+        &self,
+        action: &Action,
+        cache: Option<&mut clawpatrol_protocols::sql::PostgresCache>,
+    ) -> Option<Vec<Action>> {
+        use crate::facts::from_sql::{sql_actions, sql_actions_cached, SqlDialect};
         let Facts::Sql(sql) = &action.facts else {
             return None;
         };
@@ -273,7 +291,12 @@ impl Policy {
             _ => None,
         };
         let mut actions = match dialect {
-            Some(d) => sql_actions(d, &sql.statement, &sql.database, action.truncated),
+            Some(d) => match cache {
+                Some(c) => {
+                    sql_actions_cached(d, &sql.statement, &sql.database, action.truncated, c)
+                }
+                None => sql_actions(d, &sql.statement, &sql.database, action.truncated),
+            },
             None => {
                 let mut a = action.clone();
                 a.facts = Facts::Sql(crate::facts::SqlFacts {

@@ -6,7 +6,7 @@
 //! body), in evaluation order; one per ClickHouse query.
 
 use clawpatrol_protocols::clickhouse::analyze_clickhouse;
-use clawpatrol_protocols::sql::{analyze_postgres, SqlStatement};
+use clawpatrol_protocols::sql::{analyze_postgres, PostgresCache, SqlStatement};
 
 use super::action::{Action, Facts};
 use super::sql::SqlFacts;
@@ -33,6 +33,28 @@ pub fn sql_actions(
     database: &str,
     truncated: bool,
 ) -> Vec<Action> {
+    actions_of(dialect, text, database, truncated, None)
+}
+
+/// [`sql_actions`] reusing the analyses remembered in `cache` (Postgres only; the actions are
+/// the same as without it).
+pub fn sql_actions_cached(
+    dialect: SqlDialect,
+    text: &str,
+    database: &str,
+    truncated: bool,
+    cache: &mut PostgresCache,
+) -> Vec<Action> {
+    actions_of(dialect, text, database, truncated, Some(cache))
+}
+
+fn actions_of(
+    dialect: SqlDialect,
+    text: &str,
+    database: &str,
+    truncated: bool,
+    cache: Option<&mut PostgresCache>,
+) -> Vec<Action> {
     if truncated {
         let mut a = Action::new(Facts::Sql(SqlFacts {
             statement: text.to_string(),
@@ -43,7 +65,10 @@ pub fn sql_actions(
         return vec![a];
     }
     let statements = match dialect {
-        SqlDialect::Postgres => analyze_postgres(text),
+        SqlDialect::Postgres => match cache {
+            Some(c) => c.analyze(text),
+            None => analyze_postgres(text),
+        },
         SqlDialect::ClickHouse => vec![analyze_clickhouse(text)],
     };
     statements

@@ -8,6 +8,7 @@
 
 mod database;
 mod postgres;
+mod shape;
 mod split;
 mod summary;
 mod verb;
@@ -15,6 +16,7 @@ mod walk;
 
 pub use database::postgres_database;
 pub use postgres::{analyze_postgres, analyze_postgres_full};
+pub use shape::{postgres_integer_literals, postgres_shape, PostgresCache, MAX_SHAPED, MAX_SHAPES};
 pub use split::split_postgres;
 pub use verb::{postgres_verb, POSTGRES_VERBS};
 

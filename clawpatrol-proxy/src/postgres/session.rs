@@ -2,6 +2,7 @@
 //! is forwarded; upstream bytes are relayed unchanged, with the gateway's own answers slotted
 //! in at ReadyForQuery boundaries so the agent sees responses in request order.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use clawpatrol_protocols::postgres::{
     error_response, BackendMessage, Decoded, FrameScanner, FrontendDecoder, FrontendMessage,
     ScanEvent, Target, TransactionStatus, FUNCTION_CALL_DENY_REASON,
 };
+use clawpatrol_protocols::sql::PostgresCache;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::prepared::{Op, Prepared, MAX_OPS};
@@ -38,6 +40,13 @@ const READ_BUF: usize = 64 * 1024;
 /// The most answers (Syncs, Queries, gateway denials, COPY markers) owed to the agent at once;
 /// a session that pipelines more is closed (each is a few dozen bytes of gateway memory).
 const MAX_OWED: usize = 16 * 1024;
+
+thread_local! {
+    /// Statement analyses by shape, shared by the sessions of one session thread: an agent's
+    /// `… WHERE id = 42` is parsed once per thread, not once per id (bounded; see
+    /// [`PostgresCache`]).
+    static SQL_SHAPES: RefCell<PostgresCache> = RefCell::new(PostgresCache::new());
+}
 
 /// What is known about an authenticated session.
 #[derive(Debug, Clone)]
@@ -433,7 +442,12 @@ impl<'a> Pump<'a> {
         };
         let policy = self.shared.policy.load_full();
         let base = self.action(sql);
-        let actions = policy.sql_text_actions(&base).unwrap_or_default();
+        let actions = SQL_SHAPES
+            .with(|c| match c.try_borrow_mut() {
+                Ok(mut cache) => policy.sql_text_actions_cached(&base, &mut cache),
+                Err(_) => policy.sql_text_actions(&base),
+            })
+            .unwrap_or_default();
         let decisions: Vec<Decision> = actions
             .iter()
             .map(|a| policy.decide_fail_closed(a))
