@@ -4,7 +4,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::prepared::{Op, Prepared, MAX_OPS};
 use super::{BoxStream, SessionError};
 use crate::approvals::{run_chain, ApprovalRequest, ApprovalVerdict};
-use crate::runtime::{now_ns, peer_ip, Shared};
+use crate::runtime::{now_ns, Shared};
 
 /// Deny reason of a Query/Parse/FunctionCall frame over the 1 MiB inspection cap.
 pub const OVERSIZE_REASON: &str =
@@ -61,8 +60,8 @@ pub struct SessionInfo {
     pub credential: String,
     /// `sql.database` of the session.
     pub database: String,
-    /// The agent's address.
-    pub peer: SocketAddr,
+    /// The agent's IP as the audit writes it (formatted once per session).
+    pub peer_ip: String,
     /// Secret strings to redact from every audit field.
     pub secrets: Vec<String>,
 }
@@ -575,7 +574,7 @@ impl<'a> Pump<'a> {
             rule_reason: d.map(|d| d.reason.clone()).unwrap_or_default(),
             action: redacted,
             profile: self.info.profile.clone(),
-            agent_ip: peer_ip(&self.info.peer),
+            agent_ip: self.info.peer_ip.clone(),
             method: verb,
             host: self.info.host.clone(),
             path: redact_text(&summary, &self.info.secrets),
@@ -926,7 +925,7 @@ impl<'a> Pump<'a> {
         .with_host(self.info.host.clone())
         .with_credential(self.info.credential.clone());
         a.endpoint = Some(self.info.endpoint.clone());
-        a.peer_ip = peer_ip(&self.info.peer);
+        a.peer_ip.clone_from(&self.info.peer_ip);
         a
     }
 
@@ -957,7 +956,7 @@ impl<'a> Pump<'a> {
             ts_ns: now_ns(),
             mode: "pg".to_string(),
             family: "sql".to_string(),
-            agent_ip: peer_ip(&self.info.peer),
+            agent_ip: self.info.peer_ip.clone(),
             profile: self.info.profile.clone(),
             host: self.info.host.clone(),
             method,

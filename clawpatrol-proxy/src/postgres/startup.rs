@@ -425,7 +425,7 @@ async fn login(
             profile,
             credential: cred_name.to_string(),
             database,
-            peer,
+            peer_ip: peer_ip(&peer),
             secrets: secrets.clone(),
         },
         agent_bytes,
