@@ -254,6 +254,24 @@ fn multi_statement_text_is_one_statement_per_piece() {
 }
 
 #[test]
+fn statements_hidden_from_the_splitter_are_found() {
+    // The server ends a `--` comment at CR, and a backslash escapes a quote in E'…'.
+    for (text, verbs) in [
+        (
+            "select * from t where id = 1 --\r; delete from t",
+            vec!["select", "delete"],
+        ),
+        ("select 1 --\r\n; drop table secret", vec!["select", "drop"]),
+        (r"select E'\'(' ; drop table u", vec!["select", "drop"]),
+        (r"select e'\\' ; drop table u", vec!["select", "drop"]),
+    ] {
+        let all = analyze_postgres(text);
+        let got: Vec<&str> = all.iter().map(|s| s.verb.as_str()).collect();
+        assert_eq!(got, verbs, "{text:?}");
+    }
+}
+
+#[test]
 fn unparseable_pieces_keep_their_text() {
     let all = analyze_postgres("select 1; selec 2; select 3");
     assert_eq!(all.len(), 3);

@@ -710,6 +710,52 @@ fn function_call_is_denied_and_the_session_goes_on() {
     );
 }
 
+/// Statements the server runs although the text hides them from a naive splitter: a `--`
+/// comment ended by CR, and a quote escaped by a backslash in an `E'…'` string. Each text is
+/// denied whole by the rule for its second statement, and nothing is deleted or dropped.
+#[test]
+fn statements_hidden_by_cr_comments_and_escape_strings_are_denied() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let s = setup();
+    let (mut sock, mut dec) = raw_login(s.gw.port("postgres.db"));
+    for (text, reason) in [
+        (
+            "SELECT name FROM t WHERE id = 1 --\r; DELETE FROM t",
+            "deletes are not allowed",
+        ),
+        (
+            "SELECT 1 --\r; DROP TABLE t",
+            "schema changes land via migrations",
+        ),
+        (
+            r"SELECT E'\'(' ; DROP TABLE t",
+            "schema changes land via migrations",
+        ),
+    ] {
+        let answer = exchange(
+            &mut sock,
+            &mut dec,
+            vec![FrontendMessage::Query(text.into())],
+        );
+        assert_eq!(denial(&answer), reason, "{text:?}");
+    }
+    // The same texts run as the server reads them once the policy allows them: the
+    // statements really were there.
+    let answer = exchange(
+        &mut sock,
+        &mut dec,
+        vec![FrontendMessage::Query(
+            "SELECT name FROM t WHERE id = 1 --\r; SELECT count(*) FROM t".into(),
+        )],
+    );
+    let completed = answer
+        .iter()
+        .filter(|m| matches!(m, BackendMessage::CommandComplete(_)))
+        .count();
+    assert_eq!(completed, 2, "two statements ran: {answer:?}");
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+}
+
 /// Reads until the gateway closes the socket (true) or the read times out (false).
 fn closed_by_gateway(sock: &mut std::net::TcpStream) -> bool {
     use std::io::Read;

@@ -73,6 +73,12 @@ fn analyze_piece(
         out.push(SqlStatement::unparseable(statement, shadow));
         return;
     };
+    if tree.stmts.len() > 1 {
+        // The splitter left two statements in one piece: it read the text differently from
+        // the server's lexer, so nothing it derived can be trusted (fail closed).
+        out.push(SqlStatement::unparseable(statement, shadow));
+        return;
+    }
     let nodes: Vec<&N> = tree
         .stmts
         .iter()
@@ -411,4 +417,27 @@ fn skip_ws(bytes: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_piece_that_parses_to_two_statements_fails_closed() {
+        // The splitter never hands over such a piece on its own; if it misread the text it
+        // would, and neither path may then report the first statement's verb for both.
+        let mut out = Vec::new();
+        analyze_piece(
+            "select 1; drop table t",
+            "select 1; drop table t",
+            0,
+            false,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].unparseable);
+        assert!(summarize("select 1; delete from t").is_none());
+        assert!(summarize("select 1").is_some());
+    }
 }

@@ -1,8 +1,9 @@
 //! Statement splitting of a Postgres query text (reference §3.3).
 //!
 //! The text is split on `;` at parenthesis depth 0 that is not inside a `'…'` string (with
-//! `''` escapes), a `"…"` identifier (with `""`), a `$tag$…$tag$` dollar quote (unterminated
-//! ⇒ the rest of the input), a `-- …` line comment or a nested `/* … */` comment. Pieces are
+//! `''` escapes), an `E'…'` escape string (with `\` escapes too), a `"…"` identifier (with
+//! `""`), a `$tag$…$tag$` dollar quote (unterminated ⇒ the rest of the input), a `-- …` line
+//! comment (ended by LF or CR, as the server's lexer ends it) or a nested `/* … */` comment. Pieces are
 //! trimmed and empty pieces dropped; when none remain the whole trimmed text is one piece.
 
 /// Splits `text` into trimmed statement pieces, in order; borrowed from `text`.
@@ -14,12 +15,14 @@ pub fn split_postgres(text: &str) -> Vec<&str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
+            b'\'' if escape_string_at(bytes, i) => i = skip_escape_string(bytes, i),
             b'\'' => i = skip_quoted(bytes, i, b'\''),
             b'"' => i = skip_quoted(bytes, i, b'"'),
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                // The server's lexer ends a line comment at CR as well as LF.
                 i = bytes[i..]
                     .iter()
-                    .position(|&b| b == b'\n')
+                    .position(|&b| b == b'\n' || b == b'\r')
                     .map_or(bytes.len(), |p| i + p + 1);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
@@ -69,6 +72,29 @@ fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
             return j + 1;
         }
         j += 1;
+    }
+    bytes.len()
+}
+
+/// True when the quote at `i` opens an escape string: `E'…'` (either case), the `E` not
+/// part of a longer word.
+fn escape_string_at(bytes: &[u8], i: usize) -> bool {
+    i >= 1
+        && matches!(bytes[i - 1], b'e' | b'E')
+        && !(i >= 2 && (is_ident_byte(bytes[i - 2]) || bytes[i - 2] == b'$'))
+}
+
+/// Index after the escape string whose quote is at `i`: a backslash escapes the next byte,
+/// and a doubled quote is a quote.
+fn skip_escape_string(bytes: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' => j += 2,
+            b'\'' if bytes.get(j + 1) == Some(&b'\'') => j += 2,
+            b'\'' => return j + 1,
+            _ => j += 1,
+        }
     }
     bytes.len()
 }
@@ -166,6 +192,22 @@ mod tests {
             vec!["select /* unterminated; x"]
         );
         assert_eq!(split("select (1; 2); x"), vec!["select (1; 2)", "x"]);
+        // The server ends a line comment at CR too.
+        assert_eq!(
+            split("select 1 --\r; delete from t"),
+            vec!["select 1 --", "delete from t"]
+        );
+        // A backslash escapes the quote in an escape string (and only there).
+        assert_eq!(
+            split(r"select E'\'(' ; drop table u"),
+            vec![r"select E'\'('", "drop table u"]
+        );
+        assert_eq!(split(r"select e'a\\'; x"), vec![r"select e'a\\'", "x"]);
+        assert_eq!(split(r"select 'a\'; x"), vec![r"select 'a\'", "x"]);
+        assert_eq!(
+            split(r"select name'\'; x'; y"),
+            vec![r"select name'\'", r"x'; y"]
+        );
         assert_eq!(split("select 1); x"), vec!["select 1)", "x"]);
     }
 }

@@ -26,6 +26,12 @@ fn fast_verb(statement_type: &str) -> Option<&'static str> {
 /// Facts of one piece from libpg_query's summary, or `None` when the piece needs the full
 /// parse-tree walk (not plain DML, has a CTE, or does not parse).
 pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
+    // The summary cannot tell one statement with a sub-SELECT from two statements. A piece
+    // holds two only where the splitter read a `;` differently from the server's lexer, and
+    // then it contains a `;`: such pieces take the full path, which refuses them.
+    if piece.contains(';') {
+        return None;
+    }
     // A panic inside the binding must not take the proxy down; the full path decides then.
     let summary = std::panic::catch_unwind(|| pg_query::summary(piece, -1))
         .ok()?
