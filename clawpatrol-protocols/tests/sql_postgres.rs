@@ -1,6 +1,8 @@
 //! Table tests of Postgres statement analysis: verbs, tables, functions, shadows.
 
-use clawpatrol_protocols::sql::{analyze_postgres, split_postgres, SqlStatement};
+use clawpatrol_protocols::sql::{
+    analyze_postgres, analyze_postgres_full, split_postgres, SqlStatement,
+};
 
 fn one(text: &str) -> SqlStatement {
     let all = analyze_postgres(text);
@@ -268,6 +270,30 @@ fn statements_hidden_from_the_splitter_are_found() {
         let all = analyze_postgres(text);
         let got: Vec<&str> = all.iter().map(|s| s.verb.as_str()).collect();
         assert_eq!(got, verbs, "{text:?}");
+    }
+}
+
+#[test]
+fn texts_read_differently_without_standard_conforming_strings_fail_closed() {
+    // With standard_conforming_strings off the backslash escapes the quote, the string
+    // ends at the last quote and a DROP runs; with it on the text is one SELECT.
+    let all = analyze_postgres(r"select 'x\'' ; drop table u; --'");
+    assert!(!all.is_empty());
+    assert!(all.iter().all(|s| s.unparseable && !s.shadow), "{all:?}");
+    let all = analyze_postgres(r"select 'C:\'");
+    assert!(all.iter().all(|s| s.unparseable), "{all:?}");
+    // Backslashes that mean the same either way change nothing.
+    for text in [
+        r"select * from t where name like 'a\_%'",
+        r"select E'a\'b' from t",
+        r"select $$\'$$ from t",
+    ] {
+        let all = analyze_postgres(text);
+        assert_eq!(all.len(), 1, "{text}");
+        assert!(!all[0].unparseable, "{text}");
+        assert_eq!(all[0].verb, "select");
+        assert_eq!(all[0].tables, vec!["t".to_string()]);
+        assert_eq!(all, analyze_postgres_full(text));
     }
 }
 

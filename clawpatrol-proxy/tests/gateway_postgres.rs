@@ -711,8 +711,9 @@ fn function_call_is_denied_and_the_session_goes_on() {
 }
 
 /// Statements the server runs although the text hides them from a naive splitter: a `--`
-/// comment ended by CR, and a quote escaped by a backslash in an `E'…'` string. Each text is
-/// denied whole by the rule for its second statement, and nothing is deleted or dropped.
+/// comment ended by CR, a quote escaped by a backslash in an `E'…'` string, and one escaped
+/// in a plain string while `standard_conforming_strings` is off. Each text is denied whole,
+/// and nothing is deleted or dropped.
 #[test]
 fn statements_hidden_by_cr_comments_and_escape_strings_are_denied() {
     use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
@@ -753,6 +754,31 @@ fn statements_hidden_by_cr_comments_and_escape_strings_are_denied() {
         .filter(|m| matches!(m, BackendMessage::CommandComplete(_)))
         .count();
     assert_eq!(completed, 2, "two statements ran: {answer:?}");
+
+    // With standard_conforming_strings off (the agent may turn it off) the server reads a
+    // backslash before a quote as an escape: this text is then a SELECT and a DROP, while
+    // the default reading is one SELECT. The gateway cannot know which applies: it denies.
+    let answer = exchange(
+        &mut sock,
+        &mut dec,
+        vec![FrontendMessage::Query(
+            "SET standard_conforming_strings = off".into(),
+        )],
+    );
+    assert!(
+        !answer
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{answer:?}"
+    );
+    let answer = exchange(
+        &mut sock,
+        &mut dec,
+        vec![FrontendMessage::Query(
+            r"SELECT 'x\'' ; DROP TABLE t; --'".into(),
+        )],
+    );
+    assert!(denial(&answer).contains("unparseable"), "{answer:?}");
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 }
 

@@ -6,6 +6,7 @@
 //! tree, and shadow statements for data-modifying CTEs and `DO` bodies. A piece the parser
 //! refuses is `unparseable`, which makes the parser-derived facts unknown (fail closed).
 
+mod conforming;
 mod database;
 mod postgres;
 mod shape;

@@ -4,6 +4,7 @@ use pg_query::protobuf::node::Node as N;
 use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
+use super::conforming::nonconforming_reading;
 use super::split::split_postgres;
 use super::summary::summarize;
 use super::verb::postgres_verb;
@@ -17,7 +18,25 @@ const MAX_DO_DEPTH: usize = 4;
 /// shadow statements, in evaluation order. Empty (or whitespace-only) text gives no statement.
 ///
 /// Plain DML pieces take libpg_query's summary (see `summary.rs`); the rest the full walk.
+///
+/// A text whose plain string literals hold a backslash is also analysed as the server reads
+/// it with `standard_conforming_strings = off` (see `conforming.rs`); when the two readings
+/// give different statements or facts, every piece is unparseable (fail closed).
 pub fn analyze_postgres(text: &str) -> Vec<SqlStatement> {
+    either_reading(text, analyze_fast)
+}
+
+/// [`analyze_postgres`] through the full parse-tree walk only: the reference the fast path
+/// is tested against (tests, fuzzing, benchmarks).
+pub fn analyze_postgres_full(text: &str) -> Vec<SqlStatement> {
+    either_reading(text, |t| {
+        let mut out = Vec::new();
+        analyze_text(t, 0, false, &mut out);
+        out
+    })
+}
+
+fn analyze_fast(text: &str) -> Vec<SqlStatement> {
     let mut out = Vec::new();
     for piece in split_postgres(text) {
         match summarize(piece) {
@@ -28,12 +47,30 @@ pub fn analyze_postgres(text: &str) -> Vec<SqlStatement> {
     out
 }
 
-/// [`analyze_postgres`] through the full parse-tree walk only: the reference the fast path
-/// is tested against (tests, fuzzing, benchmarks).
-pub fn analyze_postgres_full(text: &str) -> Vec<SqlStatement> {
-    let mut out = Vec::new();
-    analyze_text(text, 0, false, &mut out);
-    out
+/// `analyze(text)`, when the server reads the text the same way whatever its
+/// `standard_conforming_strings`; otherwise every piece, unparseable.
+fn either_reading(text: &str, analyze: impl Fn(&str) -> Vec<SqlStatement>) -> Vec<SqlStatement> {
+    let out = analyze(text);
+    let Some(other) = nonconforming_reading(text) else {
+        return out;
+    };
+    let theirs = analyze(&other);
+    let facts = |s: &SqlStatement| {
+        (
+            s.verb.clone(),
+            s.tables.clone(),
+            s.functions.clone(),
+            s.unparseable,
+            s.shadow,
+        )
+    };
+    if out.len() == theirs.len() && out.iter().zip(&theirs).all(|(a, b)| facts(a) == facts(b)) {
+        return out;
+    }
+    split_postgres(text)
+        .into_iter()
+        .map(|piece| SqlStatement::unparseable(piece, false))
+        .collect()
 }
 
 fn analyze_text(text: &str, depth: usize, shadow: bool, out: &mut Vec<SqlStatement>) {
