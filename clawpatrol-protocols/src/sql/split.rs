@@ -61,7 +61,7 @@ fn push_piece<'a>(pieces: &mut Vec<&'a str>, piece: &'a str) {
 }
 
 /// Index after a quoted run opened by `quote` at `i`; a doubled quote is an escape.
-fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
+pub(super) fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
     let mut j = i + 1;
     while j < bytes.len() {
         if bytes[j] == quote {
@@ -78,7 +78,7 @@ fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
 
 /// True when the quote at `i` opens an escape string: `E'…'` (either case), the `E` not
 /// part of a longer word.
-fn escape_string_at(bytes: &[u8], i: usize) -> bool {
+pub(super) fn escape_string_at(bytes: &[u8], i: usize) -> bool {
     i >= 1
         && matches!(bytes[i - 1], b'e' | b'E')
         && !(i >= 2 && (is_ident_byte(bytes[i - 2]) || bytes[i - 2] == b'$'))
@@ -100,7 +100,7 @@ fn skip_escape_string(bytes: &[u8], i: usize) -> usize {
 }
 
 /// Index after a (nested) block comment opened at `i`; unterminated ⇒ end of input.
-fn skip_block_comment(bytes: &[u8], i: usize) -> usize {
+pub(super) fn skip_block_comment(bytes: &[u8], i: usize) -> usize {
     let mut nest = 0usize;
     let mut j = i;
     while j < bytes.len() {
@@ -120,13 +120,13 @@ fn skip_block_comment(bytes: &[u8], i: usize) -> usize {
     bytes.len()
 }
 
-fn is_ident_byte(b: u8) -> bool {
+pub(super) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
 /// Index after a dollar quote opened at `i`, or `i + 1` when `$` does not open one
 /// (a `$1` parameter, or a `$` inside an identifier such as `a$b`).
-fn skip_dollar(bytes: &[u8], i: usize) -> usize {
+pub(super) fn skip_dollar(bytes: &[u8], i: usize) -> usize {
     if i > 0 && (is_ident_byte(bytes[i - 1]) || bytes[i - 1] == b'$') {
         return i + 1;
     }
