@@ -9,7 +9,10 @@
 //! backslash becomes an `E'…'` string, which escapes the same way under either setting);
 //! the analysis compares both readings and fails closed when they differ.
 
-use super::split::{escape_string_at, is_ident_byte, skip_block_comment, skip_dollar, skip_quoted};
+use super::split::{
+    escape_string_at, is_ident_byte, skip_block_comment, skip_dollar, skip_line_comment,
+    skip_quoted,
+};
 
 /// The text as the server reads it with `standard_conforming_strings = off`, written so that
 /// a parser with the setting on reads it the same way; `None` when no plain string literal
@@ -39,12 +42,7 @@ pub(crate) fn nonconforming_reading(text: &str) -> Option<String> {
                 i = end;
             }
             b'"' => i = skip_quoted(bytes, i, b'"'),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = bytes[i..]
-                    .iter()
-                    .position(|&b| b == b'\n' || b == b'\r')
-                    .map_or(bytes.len(), |p| i + p + 1);
-            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_line_comment(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
             b'$' => i = skip_dollar(bytes, i),
             b if is_ident_byte(b) => {

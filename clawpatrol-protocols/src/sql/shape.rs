@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use super::postgres::analyze_postgres;
-use super::split::split_postgres;
+use super::split::{closed_block_comment, closed_quoted, skip_line_comment, split_postgres};
 use super::SqlStatement;
 
 /// The longest text the scanner shapes, in bytes; longer texts are analysed every time.
@@ -35,7 +35,7 @@ const BLANK: &str = "0";
 /// The byte ranges of the integer literals [`postgres_shape`] blanks out, in order; `None`
 /// when the text is not shaped (see the module docs).
 pub fn postgres_integer_literals(text: &str) -> Option<Vec<Range<usize>>> {
-    if text.len() > MAX_SHAPED {
+    if text.len() > MAX_SHAPED || text.contains('\\') {
         return None;
     }
     let bytes = text.as_bytes();
@@ -43,15 +43,9 @@ pub fn postgres_integer_literals(text: &str) -> Option<Vec<Range<usize>>> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\\' => return None,
-            b'\'' | b'"' => i = skip_quoted(bytes, i)?,
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = bytes[i..]
-                    .iter()
-                    .position(|&b| b == b'\n' || b == b'\r')
-                    .map_or(bytes.len(), |p| i + p + 1);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i)?,
+            b'\'' | b'"' => i = closed_quoted(bytes, i, bytes[i])?,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_line_comment(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = closed_block_comment(bytes, i)?,
             b'$' => {
                 // Only a `$n` parameter: not after a word character, digits up to a non-word.
                 if i > 0 && sticks(bytes[i - 1]) {
@@ -121,48 +115,6 @@ fn digits_end(bytes: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// Index after the `'…'` or `"…"` run opened at `i` (a doubled quote is an escape); `None`
-/// when it is not closed.
-fn skip_quoted(bytes: &[u8], i: usize) -> Option<usize> {
-    let quote = bytes[i];
-    let mut j = i + 1;
-    while j < bytes.len() {
-        if bytes[j] == b'\\' {
-            return None;
-        }
-        if bytes[j] == quote {
-            if bytes.get(j + 1) == Some(&quote) {
-                j += 2;
-                continue;
-            }
-            return Some(j + 1);
-        }
-        j += 1;
-    }
-    None
-}
-
-/// Index after the (nested) block comment opened at `i`; `None` when it is not closed.
-fn skip_block_comment(bytes: &[u8], i: usize) -> Option<usize> {
-    let mut nest = 0usize;
-    let mut j = i;
-    while j < bytes.len() {
-        if bytes[j] == b'/' && bytes.get(j + 1) == Some(&b'*') {
-            nest += 1;
-            j += 2;
-        } else if bytes[j] == b'*' && bytes.get(j + 1) == Some(&b'/') {
-            nest -= 1;
-            j += 2;
-            if nest == 0 {
-                return Some(j);
-            }
-        } else {
-            j += 1;
-        }
-    }
-    None
 }
 
 /// The facts of an analysed single-statement shape.

@@ -18,13 +18,7 @@ pub fn split_postgres(text: &str) -> Vec<&str> {
             b'\'' if escape_string_at(bytes, i) => i = skip_escape_string(bytes, i),
             b'\'' => i = skip_quoted(bytes, i, b'\''),
             b'"' => i = skip_quoted(bytes, i, b'"'),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                // The server's lexer ends a line comment at CR as well as LF.
-                i = bytes[i..]
-                    .iter()
-                    .position(|&b| b == b'\n' || b == b'\r')
-                    .map_or(bytes.len(), |p| i + p + 1);
-            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_line_comment(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
             b'$' => i = skip_dollar(bytes, i),
             b'(' => {
@@ -60,8 +54,14 @@ fn push_piece<'a>(pieces: &mut Vec<&'a str>, piece: &'a str) {
     }
 }
 
-/// Index after a quoted run opened by `quote` at `i`; a doubled quote is an escape.
+/// Index after a quoted run opened by `quote` at `i`; a doubled quote is an escape;
+/// unterminated ⇒ end of input.
 pub(super) fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
+    closed_quoted(bytes, i, quote).unwrap_or(bytes.len())
+}
+
+/// [`skip_quoted`], `None` when the run is not closed.
+pub(super) fn closed_quoted(bytes: &[u8], i: usize, quote: u8) -> Option<usize> {
     let mut j = i + 1;
     while j < bytes.len() {
         if bytes[j] == quote {
@@ -69,11 +69,19 @@ pub(super) fn skip_quoted(bytes: &[u8], i: usize, quote: u8) -> usize {
                 j += 2;
                 continue;
             }
-            return j + 1;
+            return Some(j + 1);
         }
         j += 1;
     }
-    bytes.len()
+    None
+}
+
+/// Index after the `-- …` comment at `i`: the server's lexer ends it at LF or CR.
+pub(super) fn skip_line_comment(bytes: &[u8], i: usize) -> usize {
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map_or(bytes.len(), |p| i + p + 1)
 }
 
 /// True when the quote at `i` opens an escape string: `E'…'` (either case), the `E` not
@@ -101,6 +109,11 @@ fn skip_escape_string(bytes: &[u8], i: usize) -> usize {
 
 /// Index after a (nested) block comment opened at `i`; unterminated ⇒ end of input.
 pub(super) fn skip_block_comment(bytes: &[u8], i: usize) -> usize {
+    closed_block_comment(bytes, i).unwrap_or(bytes.len())
+}
+
+/// [`skip_block_comment`], `None` when the comment is not closed.
+pub(super) fn closed_block_comment(bytes: &[u8], i: usize) -> Option<usize> {
     let mut nest = 0usize;
     let mut j = i;
     while j < bytes.len() {
@@ -111,13 +124,13 @@ pub(super) fn skip_block_comment(bytes: &[u8], i: usize) -> usize {
             nest -= 1;
             j += 2;
             if nest == 0 {
-                return j;
+                return Some(j);
             }
         } else {
             j += 1;
         }
     }
-    bytes.len()
+    None
 }
 
 pub(super) fn is_ident_byte(b: u8) -> bool {
