@@ -415,17 +415,7 @@ async fn extended_protocol_reload_and_denied_parse() {
     // A reload changes the verdict for the next statement of this open session.
     let rows = client.simple_query("SELECT id FROM t").await.unwrap();
     assert!(rows.len() > 1);
-    let extra = r#"
-rule "no-reads-of-t" {
-  endpoint  = postgres.db
-  priority  = 200
-  condition = "sql.verb == 'select' && 't' in sql.tables"
-  verdict   = "deny"
-  reason    = "t is closed for reading"
-}
-"#;
-    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
-    s.gw.wait_log("config reloaded", 1);
+    close_t_for_reading(&s);
     let err = client.simple_query("SELECT id FROM t").await.unwrap_err();
     assert!(
         err.as_db_error()
@@ -795,6 +785,21 @@ fn closed_by_gateway(sock: &mut std::net::TcpStream) -> bool {
     }
 }
 
+/// Reloads the policy with a rule that denies reading `t`, and waits for the reload.
+fn close_t_for_reading(s: &Setup) {
+    let extra = r#"
+rule "no-reads-of-t" {
+  endpoint  = postgres.db
+  priority  = 200
+  condition = "sql.verb == 'select' && 't' in sql.tables"
+  verdict   = "deny"
+  reason    = "t is closed for reading"
+}
+"#;
+    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
+    s.gw.wait_log("config reloaded", 1);
+}
+
 /// Logs in over a raw socket with the placeholder user; returns the socket and its decoder.
 fn raw_login(
     port: u16,
@@ -967,17 +972,7 @@ fn prepared_statements_are_decided_again_after_a_reload() {
         assert!(has_rows(&answer), "{name}: {answer:?}");
     }
 
-    let extra = r#"
-rule "no-reads-of-t" {
-  endpoint  = postgres.db
-  priority  = 200
-  condition = "sql.verb == 'select' && 't' in sql.tables"
-  verdict   = "deny"
-  reason    = "t is closed for reading"
-}
-"#;
-    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
-    s.gw.wait_log("config reloaded", 1);
+    close_t_for_reading(&s);
 
     // Prepared before the reload: refused, exactly one error each, whatever the text.
     for name in ["s1", "s5", "s_const", "s_sql"] {
