@@ -169,6 +169,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
     let mut ready = Vec::new();
     let mut copy_in = Vec::new();
     let mut completes = Vec::new();
+    let mut statuses = Vec::new();
     for m in &msgs {
         let at = again.len();
         m.encode(&mut again).expect("re-encodes");
@@ -177,6 +178,9 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         }
         if matches!(m, BackendMessage::CopyInResponse(_)) {
             copy_in.push(at);
+        }
+        if let BackendMessage::ParameterStatus { name, value } = m {
+            statuses.push((again.len(), name.clone(), value.clone()));
         }
         match m {
             BackendMessage::ParseComplete => completes.push(ScanEvent::ParseComplete(at)),
@@ -191,6 +195,7 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         let mut found = Vec::new();
         let mut found_copy_in = Vec::new();
         let mut found_completes = Vec::new();
+        let mut found_statuses = Vec::new();
         let mut start = None;
         for (i, piece) in raw.chunks(step).enumerate() {
             let base = i * step;
@@ -205,6 +210,14 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
                     }
                     ScanEvent::CloseComplete(off) => {
                         found_completes.push(ScanEvent::CloseComplete(base + off))
+                    }
+                    ScanEvent::ParameterStatusEnd(end) => {
+                        let p = scanner.take_status().expect("a status per event");
+                        found_statuses.push((
+                            base + end,
+                            p.name,
+                            p.value.expect("real statuses are short"),
+                        ));
                     }
                     ScanEvent::ReadyEnd { end, status } => {
                         found.push((start.take().expect("start first"), base + end, status))
@@ -221,6 +234,10 @@ fn pg_server(raw: &[u8]) -> Vec<BackendMessage> {
         assert_eq!(
             found_completes, completes,
             "ParseComplete/CloseComplete starts at {step}-byte pieces"
+        );
+        assert_eq!(
+            found_statuses, statuses,
+            "ParameterStatus ends at {step}-byte pieces"
         );
     }
     msgs

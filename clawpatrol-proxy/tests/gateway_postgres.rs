@@ -772,6 +772,138 @@ fn statements_hidden_by_cr_comments_and_escape_strings_are_denied() {
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 }
 
+/// In a client-only encoding such as SJIS the second byte of a character can be `\`: the
+/// UTF-8 text `E'Ё\' ; DROP TABLE t; --'` is one SELECT to the gateway but a SELECT and a
+/// DROP to a server reading SJIS. Sessions stay in UTF-8: other encodings are refused at
+/// login (also through `options`), statements that switch are denied, and a session the
+/// server reports in such an encoding anyway is closed.
+#[test]
+fn client_encodings_the_gateway_cannot_read_are_refused() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    for extra in [
+        [("client_encoding", "SJIS")],
+        [("client_encoding", "win950")],
+    ] {
+        let (_, _, login) = raw_login_with(port, &extra);
+        let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{extra:?}: {login:?}"));
+        assert_eq!(code, "28000", "{extra:?}");
+        assert!(message.contains("client_encoding"), "{message}");
+        assert!(
+            !login
+                .iter()
+                .any(|m| matches!(m, BackendMessage::Authentication(_))),
+            "{extra:?}: {login:?}"
+        );
+    }
+    // Without a choice of its own the session is pinned to UTF8, which also wins over
+    // `options`; SQL_ASCII over a UTF-8 database reads the same.
+    let encoding = |login: &[BackendMessage]| {
+        login.iter().find_map(|m| match m {
+            BackendMessage::ParameterStatus { name, value } if name == "client_encoding" => {
+                Some(value.clone())
+            }
+            _ => None,
+        })
+    };
+    for (extra, expect) in [
+        (vec![], "UTF8"),
+        (vec![("options", "-c client_encoding=GBK")], "UTF8"),
+        (vec![("options", "--client-encoding=UHC")], "UTF8"),
+        (vec![("client_encoding", "SQL_ASCII")], "SQL_ASCII"),
+        (vec![("client_encoding", "utf-8")], "UTF8"),
+    ] {
+        let (_, _, login) = raw_login_with(port, &extra);
+        assert!(fatal(&login).is_none(), "{extra:?}: {login:?}");
+        assert_eq!(encoding(&login).as_deref(), Some(expect), "{extra:?}");
+    }
+    // The server's report decides: SQL_ASCII over an EUC_JP database is not read as UTF-8.
+    s.pg.admin(
+        "postgres",
+        "CREATE DATABASE eucdb ENCODING 'EUC_JP' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'",
+    );
+    let (_, _, login) = raw_login_with(
+        port,
+        &[("database", "eucdb"), ("client_encoding", "SQL_ASCII")],
+    );
+    let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{login:?}"));
+    assert_eq!(code, "28000");
+    assert!(message.contains("SQL_ASCII"), "{message}");
+
+    let (mut sock, mut dec) = raw_login(port);
+    for text in [
+        "SET client_encoding TO 'SJIS'",
+        "SET NAMES 'GBK'",
+        "SET LOCAL client_encoding = big5",
+        "SELECT set_config('client_encoding', 'UHC', false)",
+        "SELECT set_config(name, 'SJIS', false) FROM (VALUES ('client_encoding')) v(name)",
+        "DO $$BEGIN PERFORM set_config('client_encoding', 'SJIS', false); END$$",
+        "DO $$BEGIN SET client_encoding = 'SJIS'; END$$",
+    ] {
+        let answer = exchange(
+            &mut sock,
+            &mut dec,
+            vec![FrontendMessage::Query(text.into())],
+        );
+        assert!(
+            denial(&answer).contains("client_encoding"),
+            "{text}: {answer:?}"
+        );
+    }
+    for text in [
+        "SET client_encoding TO 'UTF8'",
+        "RESET client_encoding",
+        "SELECT set_config('application_name', 'agent', false)",
+    ] {
+        let answer = exchange(
+            &mut sock,
+            &mut dec,
+            vec![FrontendMessage::Query(text.into())],
+        );
+        assert!(
+            !answer
+                .iter()
+                .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+            "{text}: {answer:?}"
+        );
+    }
+    // Read as UTF-8 (as the server still does) this is one harmless SELECT.
+    let answer = exchange(
+        &mut sock,
+        &mut dec,
+        vec![FrontendMessage::Query(
+            "SELECT E'\u{401}\\' ; DROP TABLE t; --'".into(),
+        )],
+    );
+    assert!(has_rows(&answer), "{answer:?}");
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+
+    // A function the gateway cannot see into switches the encoding: the server reports it,
+    // and the gateway ends the session before anything else is read.
+    s.pg.admin(
+        "appdb",
+        "CREATE FUNCTION enc_flip(e text) RETURNS text LANGUAGE plpgsql AS \
+         $$BEGIN RETURN set_config('client_' || 'encoding', e, false); END$$",
+    );
+    let mut bytes = Vec::new();
+    FrontendMessage::Query("SELECT enc_flip('SJIS')".into())
+        .encode(&mut bytes)
+        .unwrap();
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
+    let (code, message) = fatal(&answer).unwrap_or_else(|| panic!("{answer:?}"));
+    assert_eq!(code, "0A000");
+    assert!(message.contains("SJIS"), "{message}");
+    assert!(
+        !answer
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ReadyForQuery(_))),
+        "{answer:?}"
+    );
+    assert!(closed_by_gateway(&mut sock));
+}
+
 /// Reads until the gateway closes the socket (true) or the read times out (false).
 fn closed_by_gateway(sock: &mut std::net::TcpStream) -> bool {
     use std::io::Read;
@@ -807,6 +939,28 @@ fn raw_login(
     std::net::TcpStream,
     clawpatrol_protocols::postgres::BackendDecoder,
 ) {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    let (sock, dec, login) = raw_login_with(port, &[]);
+    assert!(
+        !login
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{login:?}"
+    );
+    (sock, dec)
+}
+
+/// Sends a StartupMessage with the placeholder user, database `appdb` (unless `extra` names
+/// one) and `extra`
+/// parameters; returns the socket, its decoder and the answer up to ReadyForQuery or close.
+fn raw_login_with(
+    port: u16,
+    extra: &[(&str, &str)],
+) -> (
+    std::net::TcpStream,
+    clawpatrol_protocols::postgres::BackendDecoder,
+    Vec<clawpatrol_protocols::postgres::BackendMessage>,
+) {
     use clawpatrol_protocols::postgres::{
         BackendDecoder, BackendMessage, FrontendMessage, ProtocolVersion,
     };
@@ -816,24 +970,66 @@ fn raw_login(
         .unwrap();
     let mut dec = BackendDecoder::new();
     let mut bytes = Vec::new();
+    let mut params = vec![("user".to_string(), PLACEHOLDER_USER.to_string())];
+    if !extra.iter().any(|(k, _)| *k == "database") {
+        params.push(("database".to_string(), "appdb".to_string()));
+    }
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     FrontendMessage::Startup {
         version: ProtocolVersion::V3_0,
-        params: vec![
-            ("user".into(), PLACEHOLDER_USER.into()),
-            ("database".into(), "appdb".into()),
-        ],
+        params,
     }
     .encode(&mut bytes)
     .unwrap();
     sock.write_all(&bytes).unwrap();
-    let login = read_until_ready(&mut sock, &mut dec);
-    assert!(
-        !login
-            .iter()
-            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
-        "{login:?}"
-    );
-    (sock, dec)
+    let login = read_until_ready_or_closed(&mut sock, &mut dec);
+    if login
+        .last()
+        .is_some_and(|m| !matches!(m, BackendMessage::ReadyForQuery(_)))
+    {
+        assert!(closed_by_gateway(&mut sock), "{login:?}");
+    }
+    (sock, dec, login)
+}
+
+/// Reads answers up to the first ReadyForQuery, or until the gateway closes the socket.
+fn read_until_ready_or_closed(
+    sock: &mut std::net::TcpStream,
+    dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
+) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
+    use clawpatrol_protocols::postgres::{BackendMessage, Decoded};
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        while let Some(item) = dec.next_frame().unwrap() {
+            let Decoded::Message(m) = item else {
+                panic!("unexpected {item:?}")
+            };
+            let ready = matches!(m, BackendMessage::ReadyForQuery(_));
+            out.push(m);
+            if ready {
+                return out;
+            }
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => dec.feed(&buf[..n]),
+            Err(e) => panic!("no answer: {e}; got {out:?}"),
+        }
+    }
+}
+
+/// The FATAL error (SQLSTATE, message) in `answer`, if any.
+fn fatal(answer: &[clawpatrol_protocols::postgres::BackendMessage]) -> Option<(String, String)> {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    answer.iter().find_map(|m| match m {
+        BackendMessage::ErrorResponse(f) if f.severity() == Some("FATAL") => Some((
+            f.code().unwrap_or("").to_string(),
+            f.message().unwrap_or("").to_string(),
+        )),
+        _ => None,
+    })
 }
 
 /// Sends `msgs` in one write and reads the answers up to the first ReadyForQuery.

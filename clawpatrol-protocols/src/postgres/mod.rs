@@ -27,5 +27,5 @@ pub use frontend::{
     AuthResponseKind, FrontendDecoder, FrontendMessage, FrontendPhase, ProtocolVersion, Target,
 };
 pub use md5::md5_password;
-pub use scan::{FrameScanner, ScanEvent};
+pub use scan::{FrameScanner, ParameterStatus, ScanEvent, MAX_STATUS};
 pub use scram::{ScramClient, ScramClientFinal, ScramError};

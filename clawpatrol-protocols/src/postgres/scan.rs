@@ -2,8 +2,9 @@
 //!
 //! The gateway relays upstream bytes unchanged but must know where each ReadyForQuery (`Z`)
 //! frame starts and ends (to insert its own answers in order) and the transaction status it
-//! carries. The scanner reads only frame headers and the status byte; it never buffers a
-//! payload, so its memory is constant whatever the frame sizes.
+//! carries. The scanner reads only frame headers and the status byte, plus the first
+//! [`MAX_STATUS`] bytes of each ParameterStatus (`S`) frame (the gateway watches
+//! `client_encoding`); its memory is bounded whatever the frame sizes.
 
 use super::codec::{FrameHeader, PgError};
 
@@ -21,6 +22,9 @@ pub enum ScanEvent {
     /// A CloseComplete (`3`) frame starts at this offset: the oldest unanswered Close of the
     /// current batch succeeded.
     CloseComplete(usize),
+    /// A ParameterStatus (`S`) frame ends just before this offset; its name and value are
+    /// the next [`FrameScanner::take_status`].
+    ParameterStatusEnd(usize),
     /// A ReadyForQuery frame ends just before this offset; it carried `status`.
     ReadyEnd {
         /// Offset one past the frame's last byte.
@@ -30,6 +34,19 @@ pub enum ScanEvent {
     },
 }
 
+/// How many payload bytes of a ParameterStatus frame are kept: a longer name or value is
+/// cut there (and then never equals a real parameter's name or value in full).
+pub const MAX_STATUS: usize = 256;
+
+/// A ParameterStatus as scanned: name and value, each cut at [`MAX_STATUS`] bytes in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterStatus {
+    /// The parameter's name (lossy UTF-8).
+    pub name: String,
+    /// Its value (lossy UTF-8); `None` when the frame was cut before the value ended.
+    pub value: Option<String>,
+}
+
 /// Incremental frame-boundary scanner of a typed backend stream.
 #[derive(Debug, Clone, Default)]
 pub struct FrameScanner {
@@ -37,6 +54,10 @@ pub struct FrameScanner {
     header_len: usize,
     remaining: usize,
     in_ready: bool,
+    /// The payload kept of the ParameterStatus frame being read.
+    status: Option<Vec<u8>>,
+    /// Scanned ParameterStatus frames not yet taken, oldest first.
+    statuses: std::collections::VecDeque<ParameterStatus>,
 }
 
 impl FrameScanner {
@@ -48,6 +69,26 @@ impl FrameScanner {
     /// True when the scanner sits between frames.
     pub fn at_boundary(&self) -> bool {
         self.header_len == 0 && self.remaining == 0
+    }
+
+    /// The oldest scanned ParameterStatus not taken yet (one per
+    /// [`ScanEvent::ParameterStatusEnd`], in order).
+    pub fn take_status(&mut self) -> Option<ParameterStatus> {
+        self.statuses.pop_front()
+    }
+
+    /// Ends the ParameterStatus frame being kept at input offset `end`.
+    fn end_status(&mut self, end: usize, events: &mut Vec<ScanEvent>) {
+        if let Some(bytes) = self.status.take() {
+            let mut parts = bytes.splitn(3, |b| *b == 0);
+            let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let value = parts
+                .next()
+                .filter(|_| bytes.iter().filter(|b| **b == 0).count() >= 2)
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            self.statuses.push_back(ParameterStatus { name, value });
+            events.push(ScanEvent::ParameterStatusEnd(end));
+        }
     }
 
     /// Scans `input`, appending ReadyForQuery boundaries and CopyInResponse starts to `events`. A malformed header
@@ -66,8 +107,15 @@ impl FrameScanner {
                     events.push(ScanEvent::ReadyEnd { end: i, status });
                     continue;
                 }
+                if let Some(kept) = &mut self.status {
+                    let room = MAX_STATUS.saturating_sub(kept.len()).min(n);
+                    kept.extend_from_slice(&input[i..i + room]);
+                }
                 self.remaining -= n;
                 i += n;
+                if self.remaining == 0 {
+                    self.end_status(i, events);
+                }
                 continue;
             }
             if self.header_len == 0 {
@@ -97,6 +145,12 @@ impl FrameScanner {
                     self.in_ready = true;
                 }
                 self.remaining = payload;
+                if header.tag == b'S' {
+                    self.status = Some(Vec::with_capacity(payload.min(MAX_STATUS)));
+                    if payload == 0 {
+                        self.end_status(i, events);
+                    }
+                }
             }
         }
         Ok(())
@@ -164,6 +218,7 @@ mod tests {
                     ScanEvent::CopyInStart(_) => ScanEvent::CopyInStart(off),
                     ScanEvent::ParseComplete(_) => ScanEvent::ParseComplete(off),
                     ScanEvent::CloseComplete(_) => ScanEvent::CloseComplete(off),
+                    ScanEvent::ParameterStatusEnd(_) => ScanEvent::ParameterStatusEnd(off + 1),
                     ScanEvent::ReadyEnd { status, .. } => ScanEvent::ReadyEnd {
                         end: off + 1,
                         status,
@@ -181,6 +236,48 @@ mod tests {
         let mut ev = Vec::new();
         assert!(FrameScanner::new().scan(b"C\0\0\0\x02", &mut ev).is_err());
         assert!(FrameScanner::new().scan(b"Z\0\0\0\x06II", &mut ev).is_err());
+    }
+
+    #[test]
+    fn parameter_statuses_are_kept_bounded() {
+        let mut v = Vec::new();
+        v.extend_from_slice(b"S\0\0\0\x19client_encoding\0SJIS\0");
+        v.extend_from_slice(b"Z\0\0\0\x05I");
+        let mut long = b"application_name\0".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 1000));
+        long.push(0);
+        v.push(b'S');
+        v.extend_from_slice(&u32::try_from(long.len() + 4).unwrap().to_be_bytes());
+        v.extend_from_slice(&long);
+        // Byte by byte gives the same statuses as one chunk.
+        for chunk in [v.len(), 1] {
+            let mut sc = FrameScanner::new();
+            let mut ev = Vec::new();
+            for part in v.chunks(chunk) {
+                sc.scan(part, &mut ev).unwrap();
+            }
+            if chunk > 1 {
+                assert_eq!(ev[0], ScanEvent::ParameterStatusEnd(26));
+            }
+            assert_eq!(
+                ev.iter()
+                    .filter(|e| matches!(e, ScanEvent::ParameterStatusEnd(_)))
+                    .count(),
+                2
+            );
+            assert_eq!(
+                sc.take_status(),
+                Some(ParameterStatus {
+                    name: "client_encoding".into(),
+                    value: Some("SJIS".into())
+                })
+            );
+            let cut = sc.take_status().unwrap();
+            assert_eq!(cut.name, "application_name");
+            assert_eq!(cut.value, None);
+            assert_eq!(sc.take_status(), None);
+            assert!(sc.at_boundary());
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod conforming;
 mod database;
+mod encoding;
 mod postgres;
 mod shape;
 mod split;
@@ -16,6 +17,7 @@ mod verb;
 mod walk;
 
 pub use database::postgres_database;
+pub use encoding::{postgres_encoding_change, postgres_encoding_readable};
 pub use postgres::{analyze_postgres, analyze_postgres_full};
 pub use shape::{postgres_integer_literals, postgres_shape, PostgresCache, MAX_SHAPED, MAX_SHAPES};
 pub use split::split_postgres;

@@ -81,7 +81,7 @@ fn analyze_text(text: &str, depth: usize, shadow: bool, out: &mut Vec<SqlStateme
 
 /// Parses `text`, retrying once with `COLLATE default` quoted; returns the parsed tree and
 /// the text that parsed.
-fn parse(text: &str) -> Option<(protobuf::ParseResult, std::borrow::Cow<'_, str>)> {
+pub(super) fn parse(text: &str) -> Option<(protobuf::ParseResult, std::borrow::Cow<'_, str>)> {
     if let Some(tree) = parse_once(text) {
         return Some((tree, std::borrow::Cow::Borrowed(text)));
     }

@@ -40,6 +40,9 @@ pub enum SessionError {
     /// The endpoint or credential configuration cannot serve this session.
     #[error("{0}")]
     Config(String),
+    /// The session's client encoding is one the gateway cannot read statements in.
+    #[error("client_encoding {0:?} is not supported through the gateway: it reads statements as UTF-8, so sessions must use UTF8")]
+    UnreadableEncoding(String),
     /// The agent's TLS handshake failed.
     #[error("agent tls: {0}")]
     AgentTls(String),

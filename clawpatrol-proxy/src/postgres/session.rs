@@ -16,7 +16,9 @@ use clawpatrol_protocols::postgres::{
     error_response, BackendMessage, Decoded, FrameScanner, FrontendDecoder, FrontendMessage,
     ScanEvent, Target, TransactionStatus, FUNCTION_CALL_DENY_REASON,
 };
-use clawpatrol_protocols::sql::PostgresCache;
+use clawpatrol_protocols::sql::{
+    postgres_encoding_change, postgres_encoding_readable, PostgresCache,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::prepared::{Op, Prepared, MAX_OPS};
@@ -39,6 +41,8 @@ const READ_BUF: usize = 64 * 1024;
 /// The most answers (Syncs, Queries, gateway denials, COPY markers) owed to the agent at once;
 /// a session that pipelines more is closed (each is a few dozen bytes of gateway memory).
 const MAX_OWED: usize = 16 * 1024;
+/// SQLSTATE `feature_not_supported`: the session left the encoding the gateway reads.
+const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
 
 thread_local! {
     /// Statement analyses by shape, shared by the sessions of one session thread: an agent's
@@ -62,6 +66,8 @@ pub struct SessionInfo {
     pub database: String,
     /// The agent's IP as the audit writes it (formatted once per session).
     pub peer_ip: String,
+    /// The database's encoding, as the server reported it at login.
+    pub server_encoding: String,
     /// Secret strings to redact from every audit field.
     pub secrets: Vec<String>,
 }
@@ -449,7 +455,13 @@ impl<'a> Pump<'a> {
             .unwrap_or_default();
         let decisions: Vec<Decision> = actions
             .iter()
-            .map(|a| policy.decide_fail_closed(a))
+            .map(|a| {
+                let d = policy.decide_fail_closed(a);
+                match self.encoding_change(a) {
+                    Some(reason) => encoding_deny(d, reason),
+                    None => d,
+                }
+            })
             .collect();
         self.dispatch(Framed {
             m,
@@ -458,6 +470,22 @@ impl<'a> Pump<'a> {
             decisions,
             policy,
         })
+    }
+
+    /// Why running `a` may switch the session to a client encoding the gateway cannot read
+    /// (only `SET` statements and `set_config` calls are looked at).
+    fn encoding_change(&self, a: &Action) -> Option<String> {
+        let Facts::Sql(f) = &a.facts else {
+            return None;
+        };
+        let may = f.verb == "set"
+            || f.functions
+                .iter()
+                .any(|n| n == "set_config" || n.ends_with(".set_config"));
+        if !may {
+            return None;
+        }
+        postgres_encoding_change(&f.statement, &self.info.server_encoding)
     }
 
     /// Forwards a Bind, unless a reload happened since its statement was prepared: then it
@@ -866,6 +894,33 @@ impl<'a> Pump<'a> {
                     }
                 }
                 ScanEvent::CopyInStart(_) => self.on_copy_in(),
+                ScanEvent::ParameterStatusEnd(end) => {
+                    let Some(p) = self.scanner.take_status() else {
+                        continue;
+                    };
+                    if p.name != "client_encoding" {
+                        continue;
+                    }
+                    let value = p.value.unwrap_or_default();
+                    if postgres_encoding_readable(&value, &self.info.server_encoding) {
+                        continue;
+                    }
+                    // The server now reads what follows in an encoding the gateway cannot:
+                    // nothing more is forwarded, and the session ends.
+                    self.agent_out.extend_from_slice(&data[last..end]);
+                    let reason = SessionError::UnreadableEncoding(value).to_string();
+                    tracing::warn!(
+                        endpoint = %self.info.endpoint,
+                        peer = %self.info.peer_ip,
+                        reason = %reason,
+                        "postgres session closed"
+                    );
+                    let _ = error_response("FATAL", SQLSTATE_FEATURE_NOT_SUPPORTED, &reason)
+                        .encode(&mut self.agent_out);
+                    self.up_out.clear();
+                    self.closing = true;
+                    return Ok(());
+                }
                 ScanEvent::ParseComplete(_) => self.on_complete(true),
                 ScanEvent::CloseComplete(_) => self.on_complete(false),
                 ScanEvent::ReadyEnd { end, status } => {
@@ -990,6 +1045,19 @@ impl<'a> Pump<'a> {
 }
 
 /// Deny reason of a Bind of a statement prepared before the policy reload.
+/// `d` turned into the gateway's deny of a statement that may change the client encoding.
+fn encoding_deny(d: Decision, reason: String) -> Decision {
+    Decision {
+        verdict: Verdict::Deny,
+        rule: None,
+        reason,
+        synthesized: true,
+        log_detail: None,
+        trace: None,
+        ..d
+    }
+}
+
 fn prepared_before_reload_reason(statement: &str) -> String {
     format!(
         "prepared statement {statement:?} was prepared before the policy was reloaded (or the \

@@ -13,6 +13,7 @@ use clawpatrol_protocols::postgres::{
     fatal_auth_error, Authentication, BackendMessage, Decoded, FrontendDecoder, FrontendMessage,
     FrontendPhase, ProtocolVersion,
 };
+use clawpatrol_protocols::sql::postgres_encoding_readable;
 use ring::rand::SecureRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -360,6 +361,16 @@ async fn login(
             .filter(|(k, _)| !DROPPED_PARAMS.contains(&k.as_str()) && !k.starts_with("_pq_."))
             .cloned(),
     );
+    // The gateway reads statements as UTF-8: the session must be read the same way by the
+    // server (see `postgres_encoding_readable`). Without the agent's choice, UTF8 is pinned
+    // at the client's priority, so no role, database or configuration default overrides it.
+    match startup.startup_param("client_encoding") {
+        Some(e) if !postgres_encoding_readable(e, "UTF8") => {
+            return Err(SessionError::UnreadableEncoding(e.to_string()))
+        }
+        Some(_) => {}
+        None => up_params.push(("client_encoding".to_string(), "UTF8".to_string())),
+    }
     let up_startup = FrontendMessage::Startup {
         version: ProtocolVersion::V3_0,
         params: up_params,
@@ -372,6 +383,8 @@ async fn login(
         .map_err(SessionError::Protocol)?;
     let mut buf = vec![0u8; 8192];
     let mut cancel_key = None;
+    let mut client_encoding = String::new();
+    let mut server_encoding = String::new();
     loop {
         let msg = upstream::next_message(&mut up, &mut dec, &mut buf).await?;
         match msg {
@@ -404,6 +417,16 @@ async fn login(
                 )))
             }
             BackendMessage::NegotiateProtocolVersion { .. } => {}
+            BackendMessage::ParameterStatus { name, value } => {
+                match name.as_str() {
+                    "client_encoding" => client_encoding.clone_from(&value),
+                    "server_encoding" => server_encoding.clone_from(&value),
+                    _ => {}
+                }
+                BackendMessage::ParameterStatus { name, value }
+                    .encode(&mut agent_bytes)
+                    .map_err(SessionError::Protocol)?;
+            }
             m @ BackendMessage::ReadyForQuery(_) => {
                 m.encode(&mut agent_bytes).map_err(SessionError::Protocol)?;
                 break;
@@ -416,6 +439,10 @@ async fn login(
             "the server sent data before the first query".into(),
         ));
     }
+    // Authoritative: `options` (`-c client_encoding=…`) may have set it too.
+    if !postgres_encoding_readable(&client_encoding, &server_encoding) {
+        return Err(SessionError::UnreadableEncoding(client_encoding));
+    }
     let cancel_key = cancel_key.unwrap_or((0, Vec::new()));
     Ok(Established {
         upstream: up,
@@ -426,6 +453,7 @@ async fn login(
             credential: cred_name.to_string(),
             database,
             peer_ip: peer_ip(&peer),
+            server_encoding,
             secrets: secrets.clone(),
         },
         agent_bytes,
