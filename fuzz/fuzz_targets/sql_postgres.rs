@@ -3,11 +3,12 @@
 //! except where the full path cannot decode the tree (nesting beyond prost's limit), which it
 //! reports unparseable while the summary still names the tables. A text of the same shape
 //! (other integer values) must get the same facts, which is what the analysis cache reuses.
+//! The gateway's client-encoding check runs on every statement and must not panic either.
 #![no_main]
 
 use clawpatrol_protocols::sql::{
-    analyze_postgres, analyze_postgres_full, postgres_integer_literals, postgres_shape,
-    split_postgres, PostgresCache,
+    analyze_postgres, analyze_postgres_full, postgres_encoding_change, postgres_integer_literals,
+    postgres_shape, split_postgres, PostgresCache,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -15,6 +16,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         let pieces = split_postgres(text);
         let statements = analyze_postgres(text);
+        for s in &statements {
+            let _ = postgres_encoding_change(&s.statement, "UTF8");
+        }
         assert!(statements.iter().filter(|s| !s.shadow).count() == pieces.len());
         let full = analyze_postgres_full(text);
         if statements != full {
