@@ -783,8 +783,10 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     let s = setup();
     let port = s.gw.port("postgres.db");
     for extra in [
-        [("client_encoding", "SJIS")],
-        [("client_encoding", "win950")],
+        vec![("client_encoding", "SJIS")],
+        vec![("client_encoding", "win950")],
+        vec![("Client_Encoding", "BIG5")],
+        vec![("client_encoding", "UTF8"), ("client_encoding", "GBK")],
     ] {
         let (_, _, login) = raw_login_with(port, &extra);
         let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{extra:?}: {login:?}"));

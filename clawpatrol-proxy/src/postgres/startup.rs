@@ -364,12 +364,20 @@ async fn login(
     // The gateway reads statements as UTF-8: the session must be read the same way by the
     // server (see `postgres_encoding_readable`). Without the agent's choice, UTF8 is pinned
     // at the client's priority, so no role, database or configuration default overrides it.
-    match startup.startup_param("client_encoding") {
-        Some(e) if !postgres_encoding_readable(e, "UTF8") => {
-            return Err(SessionError::UnreadableEncoding(e.to_string()))
-        }
-        Some(_) => {}
-        None => up_params.push(("client_encoding".to_string(), "UTF8".to_string())),
+    // Setting names are case-insensitive to the server, and a repeated one counts.
+    let chosen: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("client_encoding"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if let Some(e) = chosen
+        .iter()
+        .find(|e| !postgres_encoding_readable(e, "UTF8"))
+    {
+        return Err(SessionError::UnreadableEncoding(e.to_string()));
+    }
+    if chosen.is_empty() {
+        up_params.push(("client_encoding".to_string(), "UTF8".to_string()));
     }
     let up_startup = FrontendMessage::Startup {
         version: ProtocolVersion::V3_0,
