@@ -881,6 +881,19 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     assert!(has_rows(&answer), "{answer:?}");
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
+    // Non-ASCII text pipelined behind other statements waits for their answers, then runs.
+    let mut bytes = Vec::new();
+    for q in ["SELECT 1", "SELECT 'Ё' AS e"] {
+        FrontendMessage::Query(q.into()).encode(&mut bytes).unwrap();
+    }
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let first = read_until_ready(&mut sock, &mut dec);
+    let second = read_until_ready(&mut sock, &mut dec);
+    assert!(
+        has_rows(&first) && has_rows(&second),
+        "{first:?} {second:?}"
+    );
+
     // A function the gateway cannot see into switches the encoding: the server reports it,
     // and the gateway ends the session before anything else is read.
     s.pg.admin(
@@ -904,6 +917,62 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "{answer:?}"
     );
     assert!(closed_by_gateway(&mut sock));
+
+    // The same, with the statement that a SJIS reading turns into a DROP pipelined behind
+    // the call (simple protocol): it waits for the call's answer, which ends the session.
+    let (mut sock, mut dec) = raw_login(port);
+    let mut bytes = Vec::new();
+    for q in [
+        "SELECT enc_flip('SJIS')",
+        "SELECT E'\u{401}\\' ; DROP TABLE t; --'",
+    ] {
+        FrontendMessage::Query(q.into()).encode(&mut bytes).unwrap();
+    }
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert_eq!(
+        fatal(&answer).map(|f| f.0).as_deref(),
+        Some("0A000"),
+        "{answer:?}"
+    );
+    assert!(closed_by_gateway(&mut sock));
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+
+    // Extended protocol: behind an Execute of its own batch such a Parse cannot wait (no
+    // Sync yet), so it is denied; the call's answer then ends the session.
+    let (mut sock, mut dec) = raw_login(port);
+    let mut bytes = Vec::new();
+    let mut batch = prepare("", "SELECT enc_flip('SJIS')");
+    batch.pop(); // its Sync
+    batch.extend(
+        run_prepared("")
+            .into_iter()
+            .filter(|m| !matches!(m, FrontendMessage::Sync)),
+    );
+    batch.extend(prepare("", "SELECT E'\u{401}\\' ; DROP TABLE t; --'"));
+    for m in batch {
+        m.encode(&mut bytes).unwrap();
+    }
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert_eq!(
+        fatal(&answer).map(|f| f.0).as_deref(),
+        Some("0A000"),
+        "{answer:?}"
+    );
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+    // The session ended before the batch's answer, so the denial is in the audit only.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !audit_rows(&s.gw.state)
+        .iter()
+        .any(|(_, _, action, reason)| action == "deny" && reason.contains("non-ASCII"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit row of the denied Parse"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Reads until the gateway closes the socket (true) or the read times out (false).

@@ -43,6 +43,8 @@ const READ_BUF: usize = 64 * 1024;
 const MAX_OWED: usize = 16 * 1024;
 /// SQLSTATE `feature_not_supported`: the session left the encoding the gateway reads.
 const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
+/// Why a non-ASCII statement behind a Bind or Execute of its own batch is denied.
+const UNSETTLED_ENCODING_REASON: &str = "statement text with non-ASCII characters after a Bind or Execute in the same batch: the gateway cannot know the client encoding the server will read it in (send Sync first)";
 
 thread_local! {
     /// Statement analyses by shape, shared by the sessions of one session thread: an agent's
@@ -174,6 +176,14 @@ struct Pump<'a> {
     carry_error: Option<String>,
     /// The session's prepared statements, for re-deciding a Bind after a reload.
     prepared: Prepared,
+    /// A Bind or Execute was forwarded in the current batch (it may have run a function).
+    batch_ran: bool,
+    /// A non-ASCII Query or Parse waiting until the server has answered everything before
+    /// it, so that any encoding change it made has been reported; no further frame is
+    /// decided meanwhile.
+    held: Option<FrontendMessage>,
+    /// Agent bytes read while a frame is held.
+    held_bytes: usize,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -246,10 +256,13 @@ pub async fn run(
                 }
             }
             tokio::select! {
-                r = ar.read(&mut abuf) => {
+                r = ar.read(&mut abuf), if pump.held_bytes < MAX_HELD => {
                     let n = r?;
                     if n == 0 {
                         return Ok(());
+                    }
+                    if pump.held.is_some() {
+                        pump.held_bytes += n;
                     }
                     pump.on_agent(&abuf[..n])?;
                 }
@@ -294,13 +307,16 @@ impl<'a> Pump<'a> {
             closing: false,
             awaiting: None,
             prepared: Prepared::new(shared.policy.load_full()),
+            batch_ran: false,
+            held: None,
+            held_bytes: 0,
         }
     }
 
     /// Decodes and decides the agent's bytes.
     fn on_agent(&mut self, data: &[u8]) -> Result<(), SessionError> {
         self.dec.feed(data);
-        while !self.closing && self.awaiting.is_none() {
+        while !self.closing && self.awaiting.is_none() && self.held.is_none() {
             match self.dec.next_frame().map_err(SessionError::Protocol)? {
                 None => break,
                 Some(item) => self.on_item(item)?,
@@ -330,6 +346,7 @@ impl<'a> Pump<'a> {
                         if is_extended(tag) {
                             self.batch_forwarded = true;
                         }
+                        self.batch_ran |= matches!(tag, b'B' | b'E');
                         Oversize::Forward
                     }
                 });
@@ -386,6 +403,7 @@ impl<'a> Pump<'a> {
                     self.push_sync_slot(None)?;
                 }
                 self.batch_forwarded = false;
+                self.batch_ran = false;
                 Ok(())
             }
             m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
@@ -408,6 +426,13 @@ impl<'a> Pump<'a> {
             }
             _ if self.discard.is_some() => Ok(()),
             FrontendMessage::Query(_) if self.batch_forwarded => Err(SessionError::QueryInBatch),
+            m @ (FrontendMessage::Query(_) | FrontendMessage::Parse { .. })
+                if self.must_wait(&m) =>
+            {
+                self.held = Some(m);
+                self.held_bytes = 0;
+                Ok(())
+            }
             FrontendMessage::Query(sql) => self.gate(FrontendMessage::Query(sql)),
             m @ FrontendMessage::Parse { .. } => self.gate(m),
             m @ FrontendMessage::Bind { .. } => self.gate_bind(m),
@@ -426,6 +451,7 @@ impl<'a> Pump<'a> {
                 if m.tag().is_some_and(is_extended) {
                     self.batch_forwarded = true;
                 }
+                self.batch_ran |= matches!(m, FrontendMessage::Execute { .. });
                 if let FrontendMessage::Close { target, name } = &m {
                     let statement = (*target == Target::Statement).then_some(name.as_str());
                     if !self.prepared.close_forwarded(statement) {
@@ -446,6 +472,7 @@ impl<'a> Pump<'a> {
             _ => return self.forward(&m),
         };
         let policy = self.shared.policy.load_full();
+        let unsettled = extended && self.batch_ran && !sql.is_ascii();
         let base = self.action(sql);
         let actions = SQL_SHAPES
             .with(|c| match c.try_borrow_mut() {
@@ -459,6 +486,7 @@ impl<'a> Pump<'a> {
                 let d = policy.decide_fail_closed(a);
                 match self.encoding_change(a) {
                     Some(reason) => encoding_deny(d, reason),
+                    None if unsettled => encoding_deny(d, UNSETTLED_ENCODING_REASON.to_string()),
                     None => d,
                 }
             })
@@ -470,6 +498,32 @@ impl<'a> Pump<'a> {
             decisions,
             policy,
         })
+    }
+
+    /// A Query or Parse whose text is not ASCII (which every client encoding reads alike)
+    /// waits while the server still owes answers: a statement before it may change the
+    /// encoding, which the server reports only with its ReadyForQuery. Behind a Bind or
+    /// Execute of its own batch it cannot wait (no Sync yet): `gate` denies it.
+    fn must_wait(&self, m: &FrontendMessage) -> bool {
+        let text = match m {
+            FrontendMessage::Query(q) => q,
+            FrontendMessage::Parse { query, .. } => query,
+            _ => return false,
+        };
+        !text.is_ascii() && !self.batch_ran && self.owes_upstream()
+    }
+
+    /// Decides the held frame once the server owes nothing more, then the frames behind it.
+    fn release_held(&mut self) -> Result<(), SessionError> {
+        if self.held.is_none() || self.closing || self.owes_upstream() {
+            return Ok(());
+        }
+        if let Some(m) = self.held.take() {
+            self.held_bytes = 0;
+            self.on_message(m)?;
+            self.on_agent(&[])?;
+        }
+        Ok(())
     }
 
     /// Why running `a` may switch the session to a client encoding the gateway cannot read
@@ -505,6 +559,7 @@ impl<'a> Pump<'a> {
             .flatten();
         if self.prepared.bind_allowed(statement, &policy, in_flight) {
             self.batch_forwarded = true;
+            self.batch_ran = true;
             return self.forward(&m);
         }
         let reason = prepared_before_reload_reason(statement);
@@ -935,7 +990,7 @@ impl<'a> Pump<'a> {
             }
         }
         self.agent_out.extend_from_slice(&data[last..]);
-        Ok(())
+        self.release_held()
     }
 
     /// The server confirmed a Parse (`parse`) or a Close: it answers the oldest owed
