@@ -404,6 +404,9 @@ fn do_bodies_that_cannot_be_analysed_fail_closed() {
         "DO $$ BEGIN EXECUTE format('drop table %I', 'x'); END $$",
         "DO LANGUAGE plpython3u $$ plpy.execute('drop table x') $$",
         "DO $$ BEGIN this is not plpgsql; END $$",
+        // libpg_query's JSON leaves out a record variable's default expression.
+        "DO $$ DECLARE r record := ROW(pg_read_file('/etc/passwd')); BEGIN END $$",
+        "DO $$ DECLARE r record := ROW(set_config('client_encoding', 'SJIS', false)); BEGIN END $$",
     ] {
         let all = analyze_postgres(text);
         assert_eq!(all[0].verb, "do", "{text}");
@@ -412,6 +415,18 @@ fn do_bodies_that_cannot_be_analysed_fail_closed() {
             "{text}: {all:?}"
         );
     }
+}
+
+#[test]
+fn record_variables_without_defaults_are_analysed() {
+    let all = analyze_postgres(
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT * FROM t LOOP DELETE FROM u; END LOOP; END $$",
+    );
+    assert!(all.iter().all(|s| !s.unparseable), "{all:?}");
+    assert!(
+        all.iter().any(|s| s.shadow && s.verb == "delete"),
+        "{all:?}"
+    );
 }
 
 #[test]

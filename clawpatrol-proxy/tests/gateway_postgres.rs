@@ -842,6 +842,8 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "SELECT set_config(name, 'SJIS', false) FROM (VALUES ('client_encoding')) v(name)",
         "DO $$BEGIN PERFORM set_config('client_encoding', 'SJIS', false); END$$",
         "DO $$BEGIN SET client_encoding = 'SJIS'; END$$",
+        "UPDATE pg_settings SET setting = 'SJIS' WHERE name = 'client_encoding'",
+        "WITH u AS (UPDATE pg_catalog.pg_settings SET setting = 'BIG5' WHERE name = 'client_encoding' RETURNING 1) SELECT 1",
     ] {
         let answer = exchange(
             &mut sock,

@@ -9,6 +9,7 @@
 mod conforming;
 mod database;
 mod encoding;
+mod plpgsql_record;
 mod postgres;
 mod shape;
 mod split;

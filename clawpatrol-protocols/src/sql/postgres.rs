@@ -5,6 +5,7 @@ use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
 use super::conforming::nonconforming_reading;
+use super::plpgsql_record::{has_record_variable, record_default_in};
 use super::split::split_postgres;
 use super::summary::summarize;
 use super::verb::postgres_verb;
@@ -267,11 +268,27 @@ fn do_shadows(
         out.push(SqlStatement::unparseable(statement, true));
         return;
     };
+    if has_record_variable(&json) && do_body(d).is_none_or(record_default_in) {
+        // libpg_query's JSON drops a record variable's default expression.
+        out.push(SqlStatement::unparseable(statement, true));
+        return;
+    }
     let mut exprs = Vec::new();
     plpgsql_exprs(&json, "", "", &mut exprs);
     for e in exprs {
         analyze_plpgsql_expr(&e, depth + 1, out);
     }
+}
+
+/// The body (`AS` argument) of a `DO` statement.
+fn do_body(d: &protobuf::DoStmt) -> Option<&str> {
+    d.args.iter().find_map(|arg| match &arg.node {
+        Some(N::DefElem(e)) if e.defname == "as" => match inner(&e.arg) {
+            Some(N::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// Collects every `PLpgSQL_expr` of a parsed PL/pgSQL function, in body order.

@@ -94,7 +94,7 @@ pub(super) fn escape_string_at(bytes: &[u8], i: usize) -> bool {
 
 /// Index after the escape string whose quote is at `i`: a backslash escapes the next byte,
 /// and a doubled quote is a quote.
-fn skip_escape_string(bytes: &[u8], i: usize) -> usize {
+pub(super) fn skip_escape_string(bytes: &[u8], i: usize) -> usize {
     let mut j = i + 1;
     while j < bytes.len() {
         match bytes[j] {

@@ -43,6 +43,9 @@ const READ_BUF: usize = 64 * 1024;
 const MAX_OWED: usize = 16 * 1024;
 /// SQLSTATE `feature_not_supported`: the session left the encoding the gateway reads.
 const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
+/// Why a write to `pg_settings` is denied.
+const PG_SETTINGS_REASON: &str =
+    "writes to pg_settings may change client_encoding, which the gateway must keep UTF8; use SET";
 /// Why a non-ASCII statement behind a Bind or Execute of its own batch is denied.
 const UNSETTLED_ENCODING_REASON: &str = "statement text with non-ASCII characters after a Bind or Execute in the same batch: the gateway cannot know the client encoding the server will read it in (send Sync first)";
 
@@ -532,6 +535,14 @@ impl<'a> Pump<'a> {
         let Facts::Sql(f) = &a.facts else {
             return None;
         };
+        // pg_settings' UPDATE rule calls set_config.
+        let writes_settings = matches!(f.verb.as_str(), "update" | "insert" | "delete" | "merge")
+            && f.tables
+                .iter()
+                .any(|t| t == "pg_settings" || t.ends_with(".pg_settings"));
+        if writes_settings {
+            return Some(PG_SETTINGS_REASON.to_string());
+        }
         let may = f.verb == "set"
             || f.functions
                 .iter()
