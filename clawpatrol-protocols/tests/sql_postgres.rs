@@ -407,6 +407,8 @@ fn do_bodies_that_cannot_be_analysed_fail_closed() {
         // libpg_query's JSON leaves out a record variable's default expression.
         "DO $$ DECLARE r record := ROW(pg_read_file('/etc/passwd')); BEGIN END $$",
         "DO $$ DECLARE r record := ROW(set_config('client_encoding', 'SJIS', false)); BEGIN END $$",
+        // ... also for a type it takes for `record`: any prefix of RECORD.
+        "DO $$ DECLARE x rec := ROW(pg_read_file('/etc/passwd')); BEGIN END $$",
     ] {
         let all = analyze_postgres(text);
         assert_eq!(all[0].verb, "do", "{text}");

@@ -843,6 +843,8 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "DO $$BEGIN PERFORM set_config('client_encoding', 'SJIS', false); END$$",
         "DO $$BEGIN SET client_encoding = 'SJIS'; END$$",
         "UPDATE pg_settings SET setting = 'SJIS' WHERE name = 'client_encoding'",
+        "EXPLAIN ANALYZE UPDATE pg_settings SET setting = 'SJIS' WHERE name = 'client_encoding'",
+        "PREPARE p AS UPDATE pg_settings SET setting = 'SJIS' WHERE name = 'client_encoding'",
         "WITH u AS (UPDATE pg_catalog.pg_settings SET setting = 'BIG5' WHERE name = 'client_encoding' RETURNING 1) SELECT 1",
     ] {
         let answer = exchange(
@@ -940,6 +942,30 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     assert!(closed_by_gateway(&mut sock));
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
+    // A Parse alone can run a function: a constant cast to a domain runs the domain's
+    // CHECK. A non-ASCII Parse behind it in the same batch cannot wait (no Sync yet), so it
+    // is denied; the server never reads it.
+    s.pg.admin(
+        "appdb",
+        "CREATE DOMAIN encd AS text CHECK (enc_flip('SJIS') IS NOT NULL)",
+    );
+    let (mut sock, mut dec) = raw_login(port);
+    let mut bytes = Vec::new();
+    let mut batch = prepare("", "SELECT '{x}'::encd[]");
+    batch.pop(); // its Sync
+    batch.extend(hidden_delete());
+    for m in batch {
+        m.encode(&mut bytes).unwrap();
+    }
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert_eq!(
+        fatal(&answer).map(|f| f.0).as_deref(),
+        Some("0A000"),
+        "{answer:?}"
+    );
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+
     // Extended protocol: behind an Execute of its own batch such a Parse cannot wait (no
     // Sync yet), so it is denied; the call's answer then ends the session.
     let (mut sock, mut dec) = raw_login(port);
@@ -951,7 +977,7 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
             .into_iter()
             .filter(|m| !matches!(m, FrontendMessage::Sync)),
     );
-    batch.extend(prepare("", "SELECT E'\u{401}\\' ; DROP TABLE t; --'"));
+    batch.extend(hidden_delete());
     for m in batch {
         m.encode(&mut bytes).unwrap();
     }
@@ -975,6 +1001,19 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// Parse, Bind, Execute and Sync of one statement that is a SELECT read as UTF-8, and a
+/// SELECT with a data-modifying CTE deleting all of `t` read as SJIS (where the
+/// backslash after `Ё` is the second byte of a character).
+fn hidden_delete() -> Vec<clawpatrol_protocols::postgres::FrontendMessage> {
+    let mut msgs = prepare(
+        "",
+        "WITH a AS (SELECT E'\u{401}\\'), d AS (DELETE FROM t RETURNING 1) SELECT 1 --') SELECT 1",
+    );
+    msgs.pop();
+    msgs.extend(run_prepared(""));
+    msgs
 }
 
 /// Reads until the gateway closes the socket (true) or the read times out (false).

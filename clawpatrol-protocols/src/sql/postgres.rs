@@ -5,7 +5,7 @@ use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
 use super::conforming::nonconforming_reading;
-use super::plpgsql_record::{has_record_variable, record_default_in};
+use super::plpgsql_record::{record_default_hidden, record_variables};
 use super::split::split_postgres;
 use super::summary::summarize;
 use super::verb::postgres_verb;
@@ -268,7 +268,9 @@ fn do_shadows(
         out.push(SqlStatement::unparseable(statement, true));
         return;
     };
-    if has_record_variable(&json) && do_body(d).is_none_or(record_default_in) {
+    let mut records = Vec::new();
+    record_variables(&json, &mut records);
+    if !records.is_empty() && do_body(d).is_none_or(|b| record_default_hidden(b, &records)) {
         // libpg_query's JSON drops a record variable's default expression.
         out.push(SqlStatement::unparseable(statement, true));
         return;

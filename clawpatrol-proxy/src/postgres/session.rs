@@ -46,8 +46,8 @@ const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// Why a write to `pg_settings` is denied.
 const PG_SETTINGS_REASON: &str =
     "writes to pg_settings may change client_encoding, which the gateway must keep UTF8; use SET";
-/// Why a non-ASCII statement behind a Bind or Execute of its own batch is denied.
-const UNSETTLED_ENCODING_REASON: &str = "statement text with non-ASCII characters after a Bind or Execute in the same batch: the gateway cannot know the client encoding the server will read it in (send Sync first)";
+/// Why a non-ASCII statement is denied when the gateway cannot wait for earlier ones.
+const UNSETTLED_ENCODING_REASON: &str = "statement text with non-ASCII characters behind statements the server has not answered with ReadyForQuery (no Sync yet, or during COPY): the gateway cannot know the client encoding the server will read it in; send Sync and wait for its answer first";
 
 thread_local! {
     /// Statement analyses by shape, shared by the sessions of one session thread: an agent's
@@ -94,6 +94,8 @@ enum Slot {
         sync: bool,
         /// The batch's Parses and Closes the server has not answered yet.
         ops: VecDeque<Op>,
+        /// [`Pump::ran`] when this answer was owed: its ReadyForQuery settles that many.
+        ran_before: u64,
     },
     /// The gateway answers: ErrorResponse 42501 + ReadyForQuery.
     Synthetic { reason: String },
@@ -179,8 +181,12 @@ struct Pump<'a> {
     carry_error: Option<String>,
     /// The session's prepared statements, for re-deciding a Bind after a reload.
     prepared: Prepared,
-    /// A Bind or Execute was forwarded in the current batch (it may have run a function).
-    batch_ran: bool,
+    /// Messages forwarded that can run code on the server (Query, Parse, Bind, Execute,
+    /// COPY data): any of them may change the client encoding.
+    ran: u64,
+    /// How many of those the server has answered with a ReadyForQuery (and so reported any
+    /// encoding change before it).
+    settled: u64,
     /// A non-ASCII Query or Parse waiting until the server has answered everything before
     /// it, so that any encoding change it made has been reported; no further frame is
     /// decided meanwhile.
@@ -310,7 +316,8 @@ impl<'a> Pump<'a> {
             closing: false,
             awaiting: None,
             prepared: Prepared::new(shared.policy.load_full()),
-            batch_ran: false,
+            ran: 0,
+            settled: 0,
             held: None,
             held_bytes: 0,
         }
@@ -346,10 +353,12 @@ impl<'a> Pump<'a> {
                     tag => {
                         self.up_out.push(tag);
                         self.up_out.extend_from_slice(&h.len.to_be_bytes());
+                        if runs_code(tag) {
+                            self.ran += 1;
+                        }
                         if is_extended(tag) {
                             self.batch_forwarded = true;
                         }
-                        self.batch_ran |= matches!(tag, b'B' | b'E');
                         Oversize::Forward
                     }
                 });
@@ -406,7 +415,6 @@ impl<'a> Pump<'a> {
                     self.push_sync_slot(None)?;
                 }
                 self.batch_forwarded = false;
-                self.batch_ran = false;
                 Ok(())
             }
             m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
@@ -454,7 +462,6 @@ impl<'a> Pump<'a> {
                 if m.tag().is_some_and(is_extended) {
                     self.batch_forwarded = true;
                 }
-                self.batch_ran |= matches!(m, FrontendMessage::Execute { .. });
                 if let FrontendMessage::Close { target, name } = &m {
                     let statement = (*target == Target::Statement).then_some(name.as_str());
                     if !self.prepared.close_forwarded(statement) {
@@ -475,7 +482,7 @@ impl<'a> Pump<'a> {
             _ => return self.forward(&m),
         };
         let policy = self.shared.policy.load_full();
-        let unsettled = extended && self.batch_ran && !sql.is_ascii();
+        let unsettled = !sql.is_ascii() && !self.settled();
         let base = self.action(sql);
         let actions = SQL_SHAPES
             .with(|c| match c.try_borrow_mut() {
@@ -503,22 +510,35 @@ impl<'a> Pump<'a> {
         })
     }
 
+    /// True when the server has answered everything forwarded that can run code: it reads
+    /// the next message in the encoding it last reported.
+    fn settled(&self) -> bool {
+        self.ran == self.settled
+    }
+
+    /// True when the server's answers that would settle the session are still coming: a
+    /// frame can wait for them (not during COPY, where the server waits for the agent).
+    fn can_wait(&self) -> bool {
+        self.owes_upstream() && !self.copy_in
+    }
+
     /// A Query or Parse whose text is not ASCII (which every client encoding reads alike)
-    /// waits while the server still owes answers: a statement before it may change the
-    /// encoding, which the server reports only with its ReadyForQuery. Behind a Bind or
-    /// Execute of its own batch it cannot wait (no Sync yet): `gate` denies it.
+    /// waits until the server has answered what ran before it: a statement may change the
+    /// encoding, which the server reports only with its ReadyForQuery. When no such answer
+    /// is coming (no Sync yet, or COPY), `gate` denies it instead.
     fn must_wait(&self, m: &FrontendMessage) -> bool {
         let text = match m {
             FrontendMessage::Query(q) => q,
             FrontendMessage::Parse { query, .. } => query,
             _ => return false,
         };
-        !text.is_ascii() && !self.batch_ran && self.owes_upstream()
+        !text.is_ascii() && !self.settled() && self.can_wait()
     }
 
-    /// Decides the held frame once the server owes nothing more, then the frames behind it.
+    /// Decides the held frame once the session settled or it can wait no longer, then the
+    /// frames behind it.
     fn release_held(&mut self) -> Result<(), SessionError> {
-        if self.held.is_none() || self.closing || self.owes_upstream() {
+        if self.held.is_none() || self.closing || (!self.settled() && self.can_wait()) {
             return Ok(());
         }
         if let Some(m) = self.held.take() {
@@ -535,8 +555,9 @@ impl<'a> Pump<'a> {
         let Facts::Sql(f) = &a.facts else {
             return None;
         };
-        // pg_settings' UPDATE rule calls set_config.
-        let writes_settings = matches!(f.verb.as_str(), "update" | "insert" | "delete" | "merge")
+        // pg_settings' UPDATE rule calls set_config; a statement other than a plain SELECT
+        // may write to it now (EXPLAIN ANALYZE, a CTE) or later (PREPARE, a view, a rule).
+        let writes_settings = f.verb != "select"
             && f.tables
                 .iter()
                 .any(|t| t == "pg_settings" || t.ends_with(".pg_settings"));
@@ -570,7 +591,6 @@ impl<'a> Pump<'a> {
             .flatten();
         if self.prepared.bind_allowed(statement, &policy, in_flight) {
             self.batch_forwarded = true;
-            self.batch_ran = true;
             return self.forward(&m);
         }
         let reason = prepared_before_reload_reason(statement);
@@ -722,6 +742,7 @@ impl<'a> Pump<'a> {
                     error: None,
                     sync: false,
                     ops: VecDeque::new(),
+                    ran_before: self.ran,
                 })?;
             }
         }
@@ -755,6 +776,9 @@ impl<'a> Pump<'a> {
     }
 
     fn forward(&mut self, m: &FrontendMessage) -> Result<(), SessionError> {
+        if m.tag().is_some_and(runs_code) {
+            self.ran += 1;
+        }
         m.encode(&mut self.up_out).map_err(SessionError::Protocol)
     }
 
@@ -778,6 +802,7 @@ impl<'a> Pump<'a> {
                 error,
                 sync: true,
                 ops,
+                ran_before: self.ran,
             })
         }
     }
@@ -935,8 +960,15 @@ impl<'a> Pump<'a> {
                     }
                     match self.slots.pop_front() {
                         Some(Slot::Upstream {
-                            rows, error, ops, ..
+                            rows,
+                            error,
+                            ops,
+                            ran_before,
+                            ..
                         }) => {
+                            // Everything forwarded before this answer's Sync or Query has
+                            // run, and any encoding change was reported before it.
+                            self.settled = self.settled.max(ran_before);
                             // Operations still unanswered failed or were skipped.
                             self.prepared.drop_ops(ops);
                             if let Some(reason) = error {
@@ -1111,6 +1143,13 @@ impl<'a> Pump<'a> {
 }
 
 /// Deny reason of a Bind of a statement prepared before the policy reload.
+/// True for a frontend message the server may run code for (a function that changes the
+/// client encoding): Query, Parse (constant folding), Bind (parameter input), Execute,
+/// FunctionCall and COPY data (column input, triggers).
+fn runs_code(tag: u8) -> bool {
+    matches!(tag, b'Q' | b'P' | b'B' | b'E' | b'F' | b'd' | b'c' | b'f')
+}
+
 /// `d` turned into the gateway's deny of a statement that may change the client encoding.
 fn encoding_deny(d: Decision, reason: String) -> Decision {
     Decision {
