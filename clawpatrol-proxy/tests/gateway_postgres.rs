@@ -942,6 +942,66 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     assert!(closed_by_gateway(&mut sock));
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
+    // After a COPY (psql's `\copy`: the Query, its data, CopyDone, then the answer) a
+    // non-ASCII statement runs as usual.
+    let (mut sock, mut dec) = raw_login(port);
+    let mut bytes = Vec::new();
+    FrontendMessage::Query("COPY audit_log (id, note) FROM STDIN".into())
+        .encode(&mut bytes)
+        .unwrap();
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    let mut buf = [0u8; 4096];
+    while !dec.next_frame().unwrap().is_some_and(|f| {
+        matches!(
+            f,
+            clawpatrol_protocols::postgres::Decoded::Message(BackendMessage::CopyInResponse(_))
+        )
+    }) {
+        let n = std::io::Read::read(&mut sock, &mut buf).unwrap();
+        assert!(n > 0);
+        dec.feed(&buf[..n]);
+    }
+    let copied = exchange(
+        &mut sock,
+        &mut dec,
+        vec![
+            FrontendMessage::CopyData(b"7\tcopied \xc3\xa9\n".to_vec()),
+            FrontendMessage::CopyDone,
+        ],
+    );
+    assert!(fatal(&copied).is_none(), "{copied:?}");
+    let answer = exchange(
+        &mut sock,
+        &mut dec,
+        vec![FrontendMessage::Query("SELECT 'Ё' AS e".into())],
+    );
+    assert!(has_rows(&answer), "{answer:?}");
+    drop(sock);
+
+    // A Sync pipelined into a COPY that fails: whether the server ignores it depends on when
+    // the COPY fails, so the gateway no longer matches answers to requests with certainty
+    // and refuses non-ASCII text for the rest of the session (here: behind a call that
+    // switches the encoding, it would be read as SJIS).
+    let (mut sock, _) = raw_login(port);
+    let mut bytes = Vec::new();
+    let mut frames = vec![
+        FrontendMessage::Query("COPY audit_log (id, note) FROM STDIN".into()),
+        FrontendMessage::CopyData(b"not a number\tx\n".to_vec()),
+        FrontendMessage::Sync,
+        FrontendMessage::CopyDone,
+    ];
+    frames.extend(prepare("", "SELECT enc_flip('SJIS')").into_iter().take(1));
+    frames.extend(run_prepared(""));
+    frames.push(FrontendMessage::Query(
+        "SELECT E'\u{401}\\' ; DROP TABLE t; --'".into(),
+    ));
+    for m in frames {
+        m.encode(&mut bytes).unwrap();
+    }
+    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    assert!(closed_by_gateway(&mut sock));
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+
     // A Parse alone can run a function: a constant cast to a domain runs the domain's
     // CHECK. A non-ASCII Parse behind it in the same batch cannot wait (no Sync yet), so it
     // is denied; the server never reads it.

@@ -44,8 +44,9 @@ const MAX_OWED: usize = 16 * 1024;
 /// SQLSTATE `feature_not_supported`: the session left the encoding the gateway reads.
 const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// Why a write to `pg_settings` is denied.
-const PG_SETTINGS_REASON: &str =
-    "writes to pg_settings may change client_encoding, which the gateway must keep UTF8; use SET";
+const PG_SETTINGS_REASON: &str = "statements on pg_settings other than SELECT may change client_encoding, which the gateway must keep UTF8; use SET";
+/// Why a non-ASCII statement is denied after COPY made the answers uncertain.
+const COPY_UNCERTAIN_REASON: &str = "statement text with non-ASCII characters after a COPY with pipelined Sync or Query messages: the gateway can no longer tell when earlier statements ran, so it cannot know the client encoding the server reads in; reconnect for non-ASCII statements";
 /// Why a non-ASCII statement is denied when the gateway cannot wait for earlier ones.
 const UNSETTLED_ENCODING_REASON: &str = "statement text with non-ASCII characters behind statements the server has not answered with ReadyForQuery (no Sync yet, or during COPY): the gateway cannot know the client encoding the server will read it in; send Sync and wait for its answer first";
 
@@ -187,6 +188,10 @@ struct Pump<'a> {
     /// How many of those the server has answered with a ReadyForQuery (and so reported any
     /// encoding change before it).
     settled: u64,
+    /// A Sync or Query was taken as ignored during COPY: whether the server really ignored
+    /// it depends on when the COPY failed, so answers may no longer match slots and
+    /// `settled` stops advancing for the rest of the session.
+    copy_uncertain: bool,
     /// A non-ASCII Query or Parse waiting until the server has answered everything before
     /// it, so that any encoding change it made has been reported; no further frame is
     /// decided meanwhile.
@@ -318,6 +323,7 @@ impl<'a> Pump<'a> {
             prepared: Prepared::new(shared.policy.load_full()),
             ran: 0,
             settled: 0,
+            copy_uncertain: false,
             held: None,
             held_bytes: 0,
         }
@@ -420,6 +426,15 @@ impl<'a> Pump<'a> {
             m @ (FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
                 self.forward(&m)?;
                 if self.copy_in {
+                    // The COPY's own answer (a Query's) comes after the server read its data.
+                    if let Some(Slot::Upstream {
+                        sync: false,
+                        ran_before,
+                        ..
+                    }) = self.slots.front_mut()
+                    {
+                        *ran_before = self.ran;
+                    }
                     self.copy_in = false;
                 } else if self.batch_forwarded || self.owes_upstream() {
                     // A COPY may still start before the server reaches this message.
@@ -482,7 +497,7 @@ impl<'a> Pump<'a> {
             _ => return self.forward(&m),
         };
         let policy = self.shared.policy.load_full();
-        let unsettled = !sql.is_ascii() && !self.settled();
+        let unsettled = !sql.is_ascii() && (!self.settled() || self.copy_uncertain);
         let base = self.action(sql);
         let actions = SQL_SHAPES
             .with(|c| match c.try_borrow_mut() {
@@ -496,7 +511,15 @@ impl<'a> Pump<'a> {
                 let d = policy.decide_fail_closed(a);
                 match self.encoding_change(a) {
                     Some(reason) => encoding_deny(d, reason),
-                    None if unsettled => encoding_deny(d, UNSETTLED_ENCODING_REASON.to_string()),
+                    None if unsettled => encoding_deny(
+                        d,
+                        if self.copy_uncertain {
+                            COPY_UNCERTAIN_REASON
+                        } else {
+                            UNSETTLED_ENCODING_REASON
+                        }
+                        .to_string(),
+                    ),
                     None => d,
                 }
             })
@@ -519,7 +542,7 @@ impl<'a> Pump<'a> {
     /// True when the server's answers that would settle the session are still coming: a
     /// frame can wait for them (not during COPY, where the server waits for the agent).
     fn can_wait(&self) -> bool {
-        self.owes_upstream() && !self.copy_in
+        self.owes_upstream() && !self.copy_in && !self.copy_uncertain
     }
 
     /// A Query or Parse whose text is not ASCII (which every client encoding reads alike)
@@ -735,6 +758,7 @@ impl<'a> Pump<'a> {
             if self.copy_in {
                 // The server takes a Query during COPY FROM STDIN as a protocol error: it
                 // aborts the COPY and never answers the Query itself.
+                self.copy_uncertain = true;
                 self.carry.extend(rows);
             } else {
                 self.push_slot(Slot::Upstream {
@@ -792,6 +816,7 @@ impl<'a> Pump<'a> {
         if self.copy_in {
             // The server ignores this Sync; answers to these operations (if any) will not
             // match, which makes the statements unknown (fail closed).
+            self.copy_uncertain = true;
             self.prepared.drop_ops(ops);
             self.carry = rows;
             self.carry_error = error;
@@ -892,6 +917,7 @@ impl<'a> Pump<'a> {
                     return;
                 }
                 Some(Slot::Upstream { sync: true, .. }) => {
+                    self.copy_uncertain = true;
                     if let Some(Slot::Upstream {
                         rows, error, ops, ..
                     }) = self.slots.remove(i)
@@ -968,7 +994,9 @@ impl<'a> Pump<'a> {
                         }) => {
                             // Everything forwarded before this answer's Sync or Query has
                             // run, and any encoding change was reported before it.
-                            self.settled = self.settled.max(ran_before);
+                            if !self.copy_uncertain {
+                                self.settled = self.settled.max(ran_before);
+                            }
                             // Operations still unanswered failed or were skipped.
                             self.prepared.drop_ops(ops);
                             if let Some(reason) = error {
