@@ -575,25 +575,13 @@ fn read_until_ready(
     sock: &mut std::net::TcpStream,
     dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
 ) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
-    use clawpatrol_protocols::postgres::{BackendMessage, Decoded};
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        while let Some(item) = dec.next_frame().unwrap() {
-            let Decoded::Message(m) = item else {
-                panic!("unexpected {item:?}")
-            };
-            let ready = matches!(m, BackendMessage::ReadyForQuery(_));
-            out.push(m);
-            if ready {
-                return out;
-            }
-        }
-        let n = sock.read(&mut buf).unwrap();
-        assert!(n > 0, "the gateway closed the connection; got {out:?}");
-        dec.feed(&buf[..n]);
-    }
+    use clawpatrol_protocols::postgres::BackendMessage;
+    let out = read_until_ready_or_closed(sock, dec);
+    assert!(
+        matches!(out.last(), Some(BackendMessage::ReadyForQuery(_))),
+        "the gateway closed the connection; got {out:?}"
+    );
+    out
 }
 
 #[test]

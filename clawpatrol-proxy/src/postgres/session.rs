@@ -573,7 +573,7 @@ impl<'a> Pump<'a> {
     }
 
     /// Why running `a` may switch the session to a client encoding the gateway cannot read
-    /// (only `SET` statements and `set_config` calls are looked at).
+    /// (`SET` statements, `set_config` calls and statements on `pg_settings` are looked at).
     fn encoding_change(&self, a: &Action) -> Option<String> {
         let Facts::Sql(f) = &a.facts else {
             return None;
@@ -1170,7 +1170,6 @@ impl<'a> Pump<'a> {
     }
 }
 
-/// Deny reason of a Bind of a statement prepared before the policy reload.
 /// True for a frontend message the server may run code for (a function that changes the
 /// client encoding): Query, Parse (constant folding), Bind (parameter input), Execute,
 /// FunctionCall and COPY data (column input, triggers).
@@ -1191,6 +1190,7 @@ fn encoding_deny(d: Decision, reason: String) -> Decision {
     }
 }
 
+/// Deny reason of a Bind of a statement prepared before the policy reload.
 fn prepared_before_reload_reason(statement: &str) -> String {
     format!(
         "prepared statement {statement:?} was prepared before the policy was reloaded (or the \
