@@ -736,19 +736,7 @@ fn statements_hidden_by_cr_comments_and_escape_strings_are_denied() {
     // With standard_conforming_strings off (the agent may turn it off) the server reads a
     // backslash before a quote as an escape: this text is then a SELECT and a DROP, while
     // the default reading is one SELECT. The gateway cannot know which applies: it denies.
-    let answer = exchange(
-        &mut sock,
-        &mut dec,
-        vec![FrontendMessage::Query(
-            "SET standard_conforming_strings = off".into(),
-        )],
-    );
-    assert!(
-        !answer
-            .iter()
-            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
-        "{answer:?}"
-    );
+    query_ok(&mut sock, &mut dec, "SET standard_conforming_strings = off");
     let answer = exchange(
         &mut sock,
         &mut dec,
@@ -850,17 +838,7 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "RESET client_encoding",
         "SELECT set_config('application_name', 'agent', false)",
     ] {
-        let answer = exchange(
-            &mut sock,
-            &mut dec,
-            vec![FrontendMessage::Query(text.into())],
-        );
-        assert!(
-            !answer
-                .iter()
-                .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
-            "{text}: {answer:?}"
-        );
+        query_ok(&mut sock, &mut dec, text);
     }
     // Read as UTF-8 (as the server still does) this is one harmless SELECT.
     let answer = exchange(
@@ -874,11 +852,10 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
     // Non-ASCII text pipelined behind other statements waits for their answers, then runs.
-    let mut bytes = Vec::new();
-    for q in ["SELECT 1", "SELECT 'Ё' AS e"] {
-        FrontendMessage::Query(q.into()).encode(&mut bytes).unwrap();
-    }
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(
+        &mut sock,
+        ["SELECT 1", "SELECT 'Ё' AS e"].map(|q| FrontendMessage::Query(q.into())),
+    );
     let first = read_until_ready(&mut sock, &mut dec);
     let second = read_until_ready(&mut sock, &mut dec);
     assert!(
@@ -893,11 +870,10 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "CREATE FUNCTION enc_flip(e text) RETURNS text LANGUAGE plpgsql AS \
          $$BEGIN RETURN set_config('client_' || 'encoding', e, false); END$$",
     );
-    let mut bytes = Vec::new();
-    FrontendMessage::Query("SELECT enc_flip('SJIS')".into())
-        .encode(&mut bytes)
-        .unwrap();
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(
+        &mut sock,
+        [FrontendMessage::Query("SELECT enc_flip('SJIS')".into())],
+    );
     let answer = read_until_ready_or_closed(&mut sock, &mut dec);
     let (code, message) = fatal(&answer).unwrap_or_else(|| panic!("{answer:?}"));
     assert_eq!(code, "0A000");
@@ -913,14 +889,14 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     // The same, with the statement that a SJIS reading turns into a DROP pipelined behind
     // the call (simple protocol): it waits for the call's answer, which ends the session.
     let (mut sock, mut dec) = raw_login(port);
-    let mut bytes = Vec::new();
-    for q in [
-        "SELECT enc_flip('SJIS')",
-        "SELECT E'\u{401}\\' ; DROP TABLE t; --'",
-    ] {
-        FrontendMessage::Query(q.into()).encode(&mut bytes).unwrap();
-    }
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(
+        &mut sock,
+        [
+            "SELECT enc_flip('SJIS')",
+            "SELECT E'\u{401}\\' ; DROP TABLE t; --'",
+        ]
+        .map(|q| FrontendMessage::Query(q.into())),
+    );
     let answer = read_until_ready_or_closed(&mut sock, &mut dec);
     assert_eq!(
         fatal(&answer).map(|f| f.0).as_deref(),
@@ -933,11 +909,12 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     // After a COPY (psql's `\copy`: the Query, its data, CopyDone, then the answer) a
     // non-ASCII statement runs as usual.
     let (mut sock, mut dec) = raw_login(port);
-    let mut bytes = Vec::new();
-    FrontendMessage::Query("COPY audit_log (id, note) FROM STDIN".into())
-        .encode(&mut bytes)
-        .unwrap();
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(
+        &mut sock,
+        [FrontendMessage::Query(
+            "COPY audit_log (id, note) FROM STDIN".into(),
+        )],
+    );
     let mut buf = [0u8; 4096];
     while !dec.next_frame().unwrap().is_some_and(|f| {
         matches!(
@@ -971,7 +948,6 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     // and refuses non-ASCII text for the rest of the session (here: behind a call that
     // switches the encoding, it would be read as SJIS).
     let (mut sock, _) = raw_login(port);
-    let mut bytes = Vec::new();
     let mut frames = vec![
         FrontendMessage::Query("COPY audit_log (id, note) FROM STDIN".into()),
         FrontendMessage::CopyData(b"not a number\tx\n".to_vec()),
@@ -983,10 +959,7 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     frames.push(FrontendMessage::Query(
         "SELECT E'\u{401}\\' ; DROP TABLE t; --'".into(),
     ));
-    for m in frames {
-        m.encode(&mut bytes).unwrap();
-    }
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(&mut sock, frames);
     assert!(closed_by_gateway(&mut sock));
     assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
@@ -998,14 +971,10 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "CREATE DOMAIN encd AS text CHECK (enc_flip('SJIS') IS NOT NULL)",
     );
     let (mut sock, mut dec) = raw_login(port);
-    let mut bytes = Vec::new();
     let mut batch = prepare("", "SELECT '{x}'::encd[]");
     batch.pop(); // its Sync
     batch.extend(hidden_delete());
-    for m in batch {
-        m.encode(&mut bytes).unwrap();
-    }
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(&mut sock, batch);
     let answer = read_until_ready_or_closed(&mut sock, &mut dec);
     assert_eq!(
         fatal(&answer).map(|f| f.0).as_deref(),
@@ -1017,7 +986,6 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
     // Extended protocol: behind an Execute of its own batch such a Parse cannot wait (no
     // Sync yet), so it is denied; the call's answer then ends the session.
     let (mut sock, mut dec) = raw_login(port);
-    let mut bytes = Vec::new();
     let mut batch = prepare("", "SELECT enc_flip('SJIS')");
     batch.pop(); // its Sync
     batch.extend(
@@ -1026,10 +994,7 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
             .filter(|m| !matches!(m, FrontendMessage::Sync)),
     );
     batch.extend(hidden_delete());
-    for m in batch {
-        m.encode(&mut bytes).unwrap();
-    }
-    std::io::Write::write_all(&mut sock, &bytes).unwrap();
+    send(&mut sock, batch);
     let answer = read_until_ready_or_closed(&mut sock, &mut dec);
     assert_eq!(
         fatal(&answer).map(|f| f.0).as_deref(),
@@ -1198,13 +1163,37 @@ fn exchange(
     dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
     msgs: Vec<clawpatrol_protocols::postgres::FrontendMessage>,
 ) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
-    use std::io::Write;
+    send(sock, msgs);
+    read_until_ready(sock, dec)
+}
+
+/// Sends `msgs` in one write (pipelined), reading nothing.
+fn send(
+    sock: &mut std::net::TcpStream,
+    msgs: impl IntoIterator<Item = clawpatrol_protocols::postgres::FrontendMessage>,
+) {
     let mut bytes = Vec::new();
     for m in msgs {
         m.encode(&mut bytes).unwrap();
     }
-    sock.write_all(&bytes).unwrap();
-    read_until_ready(sock, dec)
+    std::io::Write::write_all(sock, &bytes).unwrap();
+}
+
+/// Runs simple `text` and asserts the server answered without an error.
+fn query_ok(
+    sock: &mut std::net::TcpStream,
+    dec: &mut clawpatrol_protocols::postgres::BackendDecoder,
+    text: &str,
+) -> Vec<clawpatrol_protocols::postgres::BackendMessage> {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let answer = exchange(sock, dec, vec![FrontendMessage::Query(text.into())]);
+    assert!(
+        !answer
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+        "{text}: {answer:?}"
+    );
+    answer
 }
 
 /// Bind (unnamed portal) of `statement`, Execute and Sync.
