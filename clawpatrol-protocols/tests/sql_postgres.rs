@@ -420,6 +420,95 @@ fn do_bodies_that_cannot_be_analysed_fail_closed() {
 }
 
 #[test]
+fn sql_run_from_function_arguments_is_analysed() {
+    // The query a call runs is a shadow statement, and its tables count for the call's
+    // statement too.
+    let all = analyze_postgres("SELECT query_to_xml('SELECT * FROM secrets', true, true, '')");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].verb, "select");
+    assert_eq!(all[0].tables, vec!["secrets"]);
+    assert!(all[0].functions.contains(&"query_to_xml".to_string()));
+    assert!(all[1].shadow && !all[1].unparseable);
+    assert_eq!(all[1].verb, "select");
+    assert_eq!(all[1].tables, vec!["secrets"]);
+
+    // A data-modifying query run by dblink keeps its verb; nested calls are followed.
+    let text = "SELECT dblink_exec('dbname=prod', \
+                'SELECT query_to_xml(''DELETE FROM users RETURNING 1'', true, true, '''')')";
+    let all = analyze_postgres(text);
+    assert!(
+        all.iter()
+            .any(|s| s.shadow && s.verb == "delete" && s.tables == vec!["users"]),
+        "{all:?}"
+    );
+    assert!(all[0].tables.contains(&"users".to_string()), "{all:?}");
+
+    // A table given by name is read by the statement.
+    let all = analyze_postgres("SELECT table_to_xml('public.secrets'::regclass, true, false, '')");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].tables, vec!["public.secrets", "secrets"]);
+
+    // Functions inside the text count as well.
+    let all =
+        analyze_postgres("SELECT * FROM ts_stat('SELECT pg_read_file(''/etc/passwd'')::tsvector')");
+    assert!(
+        all[0].functions.contains(&"pg_read_file".to_string()),
+        "{all:?}"
+    );
+
+    // Inside a DO body too.
+    let all = analyze_postgres(
+        "DO $$ BEGIN PERFORM query_to_xml('DELETE FROM t', true, true, ''); END $$",
+    );
+    assert!(
+        all.iter().any(|s| s.shadow && s.verb == "delete"),
+        "{all:?}"
+    );
+}
+
+/// `SELECT query_to_xml('<inner>', true, true, '')`, quoting `inner` as a string literal.
+fn query_to_xml_of(inner: &str) -> String {
+    format!(
+        "SELECT query_to_xml('{}', true, true, '')",
+        inner.replace('\'', "''")
+    )
+}
+
+#[test]
+fn sql_or_tables_in_arguments_that_cannot_be_read_fail_closed() {
+    let mut deep = "SELECT 1".to_string();
+    for _ in 0..6 {
+        deep = query_to_xml_of(&deep);
+    }
+    for text in [
+        "SELECT query_to_xml(q, true, true, '') FROM queries",
+        "SELECT query_to_xml('SELECT * FROM ' || 'secrets', true, true, '')",
+        "SELECT query_to_xml($1, true, true, '')",
+        "SELECT table_to_xml(c.oid, true, false, '') FROM pg_class c",
+        "SELECT database_to_xml(true, false, '')",
+        "SELECT query_to_xml('not sql at all', true, true, '')",
+        // Nesting beyond the DO depth limit is not followed.
+        &deep,
+    ] {
+        let all = analyze_postgres(text);
+        assert!(!all[0].unparseable, "{text}");
+        assert!(
+            all.iter().any(|s| s.shadow && s.unparseable),
+            "{text}: {all:?}"
+        );
+        assert_eq!(all, analyze_postgres_full(text), "{text}");
+    }
+    // Four levels are followed.
+    let mut four = "DELETE FROM t".to_string();
+    for _ in 0..4 {
+        four = query_to_xml_of(&four);
+    }
+    let all = analyze_postgres(&four);
+    assert!(all.iter().all(|s| !s.unparseable), "{all:?}");
+    assert!(all.iter().any(|s| s.verb == "delete"), "{all:?}");
+}
+
+#[test]
 fn record_variables_without_defaults_are_analysed() {
     let all = analyze_postgres(
         "DO $$ DECLARE r record; BEGIN FOR r IN SELECT * FROM t LOOP DELETE FROM u; END LOOP; END $$",

@@ -252,6 +252,49 @@ SELECT count(*) FROM t;
 }
 
 #[test]
+fn sql_run_from_function_arguments_is_gated() {
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let script = "\
+SELECT query_to_xml('SELECT * FROM secrets', true, true, '');
+SELECT query_to_xml('DELETE FROM t RETURNING *', true, true, '');
+SELECT table_to_xml('public.secrets', true, false, '');
+SELECT query_to_xml(q, true, true, '') FROM (SELECT 'SELECT 1' AS q) s;
+SELECT query_to_xml('SELECT name FROM t ORDER BY id LIMIT 1', true, true, '') AS x;
+SELECT count(*) FROM t;
+";
+    let (out, err) = psql(port, PLACEHOLDER_USER, "appdb", script);
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 4, "stdout:\n{out}\nstderr:\n{err}");
+    for i in [0, 2] {
+        assert!(
+            errors[i]
+                .contains("approver \"ops\" timed out after 1s; upstream request was not sent"),
+            "{}",
+            errors[i]
+        );
+    }
+    assert!(
+        errors[1].contains("deletes are not allowed"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[3].contains("unparseable"), "{}", errors[3]);
+    // An allowed inner query runs.
+    assert!(
+        out.contains("<name>alpha</name>"),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(out.trim_end().ends_with('3'), "{out}");
+    let rows = wait_audit(&s.gw.state, 6);
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "delete" && r.2 == "deny" && r.3.contains("deletes")),
+        "{rows:?}"
+    );
+}
+
+#[test]
 fn login_failures_are_fatal_28000() {
     let s = setup();
     // Let the config watcher take its first snapshot before the edit.

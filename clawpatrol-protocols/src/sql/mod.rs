@@ -3,7 +3,8 @@
 //! Postgres text is split into statements ([`split_postgres`]), each piece is parsed with
 //! `pg_query` (libpg_query, the PostgreSQL 17 grammar) and analysed: the verb from an explicit
 //! node-type table ([`postgres_verb`]), tables and functions from a complete walk of the parse
-//! tree, and shadow statements for data-modifying CTEs and `DO` bodies. A piece the parser
+//! tree, and shadow statements for data-modifying CTEs, `DO` bodies and SQL that functions
+//! run from their arguments (`query_to_xml('…')`). A piece the parser
 //! refuses is `unparseable`, which makes the parser-derived facts unknown (fail closed).
 
 mod conforming;
@@ -14,6 +15,7 @@ mod postgres;
 mod shape;
 mod split;
 mod summary;
+mod text_sql;
 mod verb;
 mod walk;
 

@@ -8,6 +8,7 @@ use super::conforming::nonconforming_reading;
 use super::plpgsql_record::{record_default_hidden, record_variables};
 use super::split::split_postgres;
 use super::summary::summarize;
+use super::text_sql::{runs_text, text_sql};
 use super::verb::postgres_verb;
 use super::walk::{collect, Refs};
 use super::SqlStatement;
@@ -132,9 +133,46 @@ fn analyze_piece(
             do_shadows(d, statement, &parsed_text, depth, &mut shadows);
         }
     }
+    let inner = if refs.functions.iter().any(|f| runs_text(f)) {
+        text_shadows(&tree, statement, depth, &mut refs)
+    } else {
+        Vec::new()
+    };
     let verb = nodes.first().map_or("", |n| postgres_verb(n));
     out.push(SqlStatement::parsed(statement, verb, refs, shadow));
     out.extend(shadows);
+    out.extend(inner);
+}
+
+/// The SQL that calls such as `query_to_xml('…')` run becomes shadow statements, whose
+/// tables and functions (and those of tables named as arguments) also count for the
+/// statement; a call whose SQL or table cannot be read adds an unparseable shadow.
+fn text_shadows(
+    tree: &protobuf::ParseResult,
+    statement: &str,
+    depth: usize,
+    refs: &mut Refs,
+) -> Vec<SqlStatement> {
+    let found = text_sql(tree);
+    for parts in &found.tables {
+        refs.add_table_parts(parts);
+    }
+    let mut inner = Vec::new();
+    for sql in &found.sql {
+        if depth < MAX_DO_DEPTH {
+            analyze_text(sql, depth + 1, true, &mut inner);
+        } else {
+            inner.push(SqlStatement::unparseable(sql, true));
+        }
+    }
+    for s in &inner {
+        refs.tables.extend(s.tables.iter().cloned());
+        refs.functions.extend(s.functions.iter().cloned());
+    }
+    if found.unknown {
+        inner.push(SqlStatement::unparseable(statement, true));
+    }
+    inner
 }
 
 fn is_table_shaped(objtype: i32) -> bool {

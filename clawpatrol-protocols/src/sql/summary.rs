@@ -7,8 +7,11 @@
 //! equal the full walk's, which the differential tests and the `sql_postgres` fuzz target
 //! check: SELECT/INSERT/UPDATE/DELETE without any CTE (CTEs carry shadow statements and
 //! summary drops CTE-named relations) and without MERGE or any utility statement (whose
-//! targets summary does not see). Everything else, and any parse error, takes the full path.
+//! targets summary does not see) and without a call that runs SQL or reads a table given in
+//! its arguments (`query_to_xml('…')`, see `text_sql.rs`). Everything else, and any parse
+//! error, takes the full path.
 
+use super::text_sql::runs_text;
 use super::walk::Refs;
 use super::SqlStatement;
 
@@ -56,6 +59,10 @@ pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
         // `name` is the dotted name list; it is longer than the last part exactly when the
         // call is qualified (identifiers are never empty).
         refs.add_function_names(&f.name, &f.function_name);
+    }
+    // A call that runs SQL from its arguments has shadow statements (see `text_sql.rs`).
+    if refs.functions.iter().any(|f| runs_text(f)) {
+        return None;
     }
     Some(SqlStatement::parsed(piece, verb, refs, false))
 }
