@@ -26,8 +26,9 @@ enum Kind {
     Dblink,
     /// Reads the table named by argument 0 (`regclass` or text).
     Table,
-    /// Reads tables it does not name (a whole schema or database), or splices its text
-    /// arguments into SQL unquoted (`connectby`).
+    /// Reads tables it does not name (a whole schema or database, the changes decoded from
+    /// the WAL, an index's entries), or splices its text arguments into SQL unquoted
+    /// (`connectby`).
     Opaque,
 }
 
@@ -44,11 +45,21 @@ fn kind(name: &str) -> Option<Kind> {
         "ts_rewrite" => Kind::Rewrite,
         "crosstab" => Kind::Crosstab,
         "dblink" | "dblink_exec" | "dblink_open" | "dblink_send_query" => Kind::Dblink,
-        "table_to_xml" | "table_to_xml_and_xmlschema" | "get_raw_page" => Kind::Table,
+        "table_to_xml"
+        | "table_to_xml_and_xmlschema"
+        | "get_raw_page"
+        | "dblink_build_sql_insert"
+        | "dblink_build_sql_update"
+        | "dblink_build_sql_delete" => Kind::Table,
         "schema_to_xml"
         | "schema_to_xml_and_xmlschema"
         | "database_to_xml"
         | "database_to_xml_and_xmlschema"
+        | "pg_logical_slot_get_changes"
+        | "pg_logical_slot_peek_changes"
+        | "pg_logical_slot_get_binary_changes"
+        | "pg_logical_slot_peek_binary_changes"
+        | "bt_page_items"
         | "connectby" => Kind::Opaque,
         _ => return None,
     })
@@ -367,6 +378,10 @@ mod tests {
             of("SELECT get_raw_page(' db . public . t ', 0)"),
             t(&["db", "public", "t"])
         );
+        assert_eq!(
+            of("SELECT dblink_build_sql_insert('secrets', '1', 1, '{1}', '{1}')"),
+            t(&["secrets"])
+        );
     }
 
     #[test]
@@ -387,6 +402,8 @@ mod tests {
             "SELECT table_to_xml('\"unterminated', true, false, '')",
             "SELECT schema_to_xml('public', true, false, '')",
             "SELECT database_to_xml(true, false, '')",
+            "SELECT data FROM pg_logical_slot_peek_changes('s', NULL, NULL)",
+            "SELECT * FROM bt_page_items('secrets_pkey', 1)",
             "SELECT * FROM connectby('tree', 'id', 'parent', '1', 0) AS t(a int, b int, c int)",
         ] {
             assert!(of(q).unknown, "{q}");
