@@ -106,6 +106,15 @@ const CORPUS: &[&str] = &[
     "SELECT CAST(x AS numeric((SELECT 1 FROM secrets))) FROM t",
     "SELECT x::varchar(pg_sleep(1)) FROM t",
     "CREATE TABLE z (a numeric((SELECT 1 FROM secrets)))",
+    // Calls that run SQL or read a table given in their arguments, and calls in attribute
+    // notation, take the full path.
+    "SELECT query_to_xml('DELETE FROM t RETURNING *', true, true, '')",
+    "SELECT a FROM t WHERE b = (SELECT count(*) FROM ts_stat('SELECT v FROM secrets'))",
+    "SELECT pg_catalog.table_to_xml('secrets', true, false, '')",
+    "SELECT * FROM dblink('dbname=x', 'SELECT 1') AS r(a int)",
+    "SELECT query_to_xml(q, true, true, '') FROM queries",
+    "SELECT ('/etc/passwd'::text).pg_read_file",
+    "SELECT (t.c).f, $1 /* c */ .g FROM t WHERE (a) = 1",
     // Not plain DML: these take the full path and must agree trivially.
     "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
     "WITH x AS (SELECT 1) SELECT * FROM x",

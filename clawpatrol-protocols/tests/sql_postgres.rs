@@ -475,6 +475,49 @@ fn query_to_xml_of(inner: &str) -> String {
 }
 
 #[test]
+fn attribute_notation_calls_count_as_functions() {
+    // `(expr).f` calls f(expr): a function rule must see it.
+    let all = analyze_postgres("SELECT ('/etc/passwd'::text).pg_read_file");
+    assert_eq!(all.len(), 1);
+    assert!(
+        all[0].functions.contains(&"pg_read_file".to_string()),
+        "{all:?}"
+    );
+    assert_eq!(
+        all,
+        analyze_postgres_full("SELECT ('/etc/passwd'::text).pg_read_file")
+    );
+    let all = analyze_postgres("SELECT ('SELECT s FROM secrets'::text).ts_stat");
+    assert_eq!(all[0].tables, vec!["secrets"]);
+    assert!(
+        all.iter().any(|s| s.shadow && s.tables == vec!["secrets"]),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn strings_read_differently_without_standard_conforming_strings_fail_closed() {
+    // Inside SQL a function runs, and inside a DO body (PL/pgSQL lexes with the session's
+    // setting): with it off, `'a\'` does not end at its second quote.
+    for text in [
+        "SELECT query_to_xml($$SELECT 'a\\' AS x, ', s FROM secrets -- '$$, true, true, '')",
+        "DO $$ BEGIN PERFORM 'a\\' AS x, '; DROP TABLE t; --'; END $$",
+        "DO $$ BEGIN EXECUTE $q$SELECT 'a\\' AS x, '; DROP TABLE t; --'$q$; END $$",
+    ] {
+        let all = analyze_postgres(text);
+        assert!(
+            all.iter().any(|s| s.shadow && s.unparseable),
+            "{text}: {all:?}"
+        );
+        assert!(!all.iter().any(|s| s.verb == "drop"), "{text}: {all:?}");
+    }
+    // A backslash that reads the same either way is fine.
+    let all = analyze_postgres("DO $$ BEGIN RAISE NOTICE 'C:\\temp'; DELETE FROM t; END $$");
+    assert!(all.iter().all(|s| !s.unparseable), "{all:?}");
+    assert!(all.iter().any(|s| s.verb == "delete"), "{all:?}");
+}
+
+#[test]
 fn sql_or_tables_in_arguments_that_cannot_be_read_fail_closed() {
     let mut deep = "SELECT 1".to_string();
     for _ in 0..6 {

@@ -260,12 +260,13 @@ SELECT query_to_xml('SELECT * FROM secrets', true, true, '');
 SELECT query_to_xml('DELETE FROM t RETURNING *', true, true, '');
 SELECT table_to_xml('public.secrets', true, false, '');
 SELECT query_to_xml(q, true, true, '') FROM (SELECT 'SELECT 1' AS q) s;
+SELECT ('/etc/passwd'::text).pg_read_file;
 SELECT query_to_xml('SELECT name FROM t ORDER BY id LIMIT 1', true, true, '') AS x;
 SELECT count(*) FROM t;
 ";
     let (out, err) = psql(port, PLACEHOLDER_USER, "appdb", script);
     let errors: Vec<&str> = err.lines().filter(|l| l.contains("ERROR")).collect();
-    assert_eq!(errors.len(), 4, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(errors.len(), 5, "stdout:\n{out}\nstderr:\n{err}");
     for i in [0, 2] {
         assert!(
             errors[i]
@@ -280,6 +281,8 @@ SELECT count(*) FROM t;
         errors[1]
     );
     assert!(errors[3].contains("unparseable"), "{}", errors[3]);
+    // `(expr).f` calls f(expr).
+    assert!(errors[4].contains("filesystem functions are blocked"), "{}", errors[4]);
     // An allowed inner query runs.
     assert!(
         out.contains("<name>alpha</name>"),

@@ -8,7 +8,7 @@ use super::conforming::nonconforming_reading;
 use super::plpgsql_record::{record_default_hidden, record_variables};
 use super::split::split_postgres;
 use super::summary::summarize;
-use super::text_sql::{runs_text, text_sql};
+use super::text_sql::{may_have_indirection, runs_text, text_sql};
 use super::verb::postgres_verb;
 use super::walk::{collect, Refs};
 use super::SqlStatement;
@@ -57,6 +57,18 @@ fn either_reading(text: &str, analyze: impl Fn(&str) -> Vec<SqlStatement>) -> Ve
         return out;
     };
     let theirs = analyze(&other);
+    if same_facts(&out, &theirs) {
+        return out;
+    }
+    split_postgres(text)
+        .into_iter()
+        .map(|piece| SqlStatement::unparseable(piece, false))
+        .collect()
+}
+
+/// True when two analyses give the same statements with the same facts (their texts may
+/// differ).
+fn same_facts(a: &[SqlStatement], b: &[SqlStatement]) -> bool {
     let facts = |s: &SqlStatement| {
         (
             s.verb.clone(),
@@ -66,13 +78,24 @@ fn either_reading(text: &str, analyze: impl Fn(&str) -> Vec<SqlStatement>) -> Ve
             s.shadow,
         )
     };
-    if out.len() == theirs.len() && out.iter().zip(&theirs).all(|(a, b)| facts(a) == facts(b)) {
-        return out;
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| facts(x) == facts(y))
+}
+
+/// Analyses SQL that a statement runs from a string (`EXECUTE '…'` in a `DO` body,
+/// `query_to_xml('…')`) as shadow statements. The string is read like a statement text:
+/// where `standard_conforming_strings = off` would read it differently, it is unparseable.
+fn analyze_inner(sql: &str, depth: usize, out: &mut Vec<SqlStatement>) {
+    let mut ours = Vec::new();
+    analyze_text(sql, depth, true, &mut ours);
+    if let Some(other) = nonconforming_reading(sql) {
+        let mut theirs = Vec::new();
+        analyze_text(&other, depth, true, &mut theirs);
+        if !same_facts(&ours, &theirs) {
+            out.push(SqlStatement::unparseable(sql, true));
+            return;
+        }
     }
-    split_postgres(text)
-        .into_iter()
-        .map(|piece| SqlStatement::unparseable(piece, false))
-        .collect()
+    out.extend(ours);
 }
 
 fn analyze_text(text: &str, depth: usize, shadow: bool, out: &mut Vec<SqlStatement>) {
@@ -130,10 +153,16 @@ fn analyze_piece(
         special_tables(node, &mut refs);
         cte_shadows(node, &mut shadows);
         if let N::DoStmt(d) = node {
+            let start = shadows.len();
             do_shadows(d, statement, &parsed_text, depth, &mut shadows);
+            if !do_reads_alike(d, statement, depth, &shadows[start..]) {
+                shadows.truncate(start);
+                shadows.push(SqlStatement::unparseable(statement, true));
+            }
         }
     }
-    let inner = if refs.functions.iter().any(|f| runs_text(f)) {
+    let inner = if refs.functions.iter().any(|f| runs_text(f)) || may_have_indirection(&parsed_text)
+    {
         text_shadows(&tree, statement, depth, &mut refs)
     } else {
         Vec::new()
@@ -157,10 +186,13 @@ fn text_shadows(
     for parts in &found.tables {
         refs.add_table_parts(parts);
     }
+    for f in &found.functions {
+        refs.add_function(std::slice::from_ref(f));
+    }
     let mut inner = Vec::new();
     for sql in &found.sql {
         if depth < MAX_DO_DEPTH {
-            analyze_text(sql, depth + 1, true, &mut inner);
+            analyze_inner(sql, depth + 1, &mut inner);
         } else {
             inner.push(SqlStatement::unparseable(sql, true));
         }
@@ -320,6 +352,40 @@ fn do_shadows(
     }
 }
 
+/// False when the server would read the `DO` body differently with
+/// `standard_conforming_strings = off` (PL/pgSQL lexes it with the session's setting): a
+/// plain string holding a backslash would end elsewhere, and the statements differ from
+/// `ours`.
+fn do_reads_alike(
+    d: &protobuf::DoStmt,
+    statement: &str,
+    depth: usize,
+    ours: &[SqlStatement],
+) -> bool {
+    let Some(other) = do_body(d).and_then(nonconforming_reading) else {
+        return true;
+    };
+    let mut tag = "$cp$".to_string();
+    while other.contains(&tag) {
+        tag.insert(1, 'x');
+    }
+    let text = format!("DO {tag}{other}{tag}");
+    let Some((tree, parsed)) = parse(&text) else {
+        return false;
+    };
+    let Some(N::DoStmt(theirs_do)) = tree
+        .stmts
+        .first()
+        .and_then(|s| s.stmt.as_ref())
+        .and_then(|n| n.node.as_ref())
+    else {
+        return false;
+    };
+    let mut theirs = Vec::new();
+    do_shadows(theirs_do, statement, &parsed, depth, &mut theirs);
+    same_facts(ours, &theirs)
+}
+
 /// The body (`AS` argument) of a `DO` statement.
 fn do_body(d: &protobuf::DoStmt) -> Option<&str> {
     d.args.iter().find_map(|arg| match &arg.node {
@@ -405,7 +471,7 @@ fn analyze_plpgsql_expr(e: &PlExpr, depth: usize, out: &mut Vec<SqlStatement>) {
     let select = format!("SELECT {expr}");
     if e.dynamic {
         match string_constant(&select) {
-            Some(sql) => analyze_text(&sql, depth, true, out),
+            Some(sql) => analyze_inner(&sql, depth, out),
             // Dynamic SQL built at run time cannot be inspected: fail closed.
             None => out.push(SqlStatement::unparseable(q, true)),
         }

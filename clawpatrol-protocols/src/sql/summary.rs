@@ -11,7 +11,7 @@
 //! its arguments (`query_to_xml('…')`, see `text_sql.rs`). Everything else, and any parse
 //! error, takes the full path.
 
-use super::text_sql::runs_text;
+use super::text_sql::{may_have_indirection, runs_text};
 use super::walk::Refs;
 use super::SqlStatement;
 
@@ -33,6 +33,10 @@ pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
     // holds two only where the splitter read a `;` differently from the server's lexer, and
     // then it contains a `;`: such pieces take the full path, which refuses them.
     if piece.contains(';') {
+        return None;
+    }
+    // The summary does not see calls in attribute notation, `(expr).func` (see `text_sql.rs`).
+    if may_have_indirection(piece) {
         return None;
     }
     // A panic inside the binding must not take the proxy down; the full path decides then.

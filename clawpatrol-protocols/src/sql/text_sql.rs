@@ -12,6 +12,9 @@
 use pg_query::protobuf;
 use serde_json::Value;
 
+/// The longest identifier the server keeps, in bytes (`NAMEDATALEN - 1`).
+const MAX_IDENTIFIER: usize = 63;
+
 /// What a call does with its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -28,7 +31,7 @@ enum Kind {
     Table,
     /// Reads tables it does not name (a whole schema or database, the changes decoded from
     /// the WAL, an index's entries), or splices its text arguments into SQL unquoted
-    /// (`connectby`).
+    /// (`connectby`, `xpath_table`).
     Opaque,
 }
 
@@ -50,7 +53,9 @@ fn kind(name: &str) -> Option<Kind> {
         | "get_raw_page"
         | "dblink_build_sql_insert"
         | "dblink_build_sql_update"
-        | "dblink_build_sql_delete" => Kind::Table,
+        | "dblink_build_sql_delete"
+        | "heap_force_kill"
+        | "heap_force_freeze" => Kind::Table,
         "schema_to_xml"
         | "schema_to_xml_and_xmlschema"
         | "database_to_xml"
@@ -60,6 +65,7 @@ fn kind(name: &str) -> Option<Kind> {
         | "pg_logical_slot_get_binary_changes"
         | "pg_logical_slot_peek_binary_changes"
         | "bt_page_items"
+        | "xpath_table"
         | "connectby" => Kind::Opaque,
         _ => return None,
     })
@@ -78,6 +84,9 @@ pub(super) struct TextSql {
     pub sql: Vec<String>,
     /// Tables read by name: the name's parts (`[schema.]rel`).
     pub tables: Vec<Vec<String>>,
+    /// Functions called in attribute notation (`(expr).func`), which the tree walk does not
+    /// see as calls.
+    pub functions: Vec<String>,
     /// A call's SQL or table could not be read: the statement's facts are unknown.
     pub unknown: bool,
 }
@@ -85,13 +94,16 @@ pub(super) struct TextSql {
 /// One argument of a call.
 #[derive(Debug, PartialEq, Eq)]
 enum Arg {
-    /// A string constant (casts looked through).
+    /// A string constant, seen through casts that keep every character.
     Text(String),
     /// A boolean constant.
     Bool,
+    /// An integer constant.
+    Int,
     /// `NULL`: a call that runs its argument does nothing with it.
     Null,
-    /// Anything else: another constant, a parameter, a column, an expression.
+    /// Anything else: another constant, a parameter, a column, an expression, a cast that
+    /// may cut or change the text.
     Other,
 }
 
@@ -108,8 +120,24 @@ pub(super) fn text_sql(tree: &protobuf::ParseResult) -> TextSql {
 fn walk(v: &Value, found: &mut TextSql) {
     match v {
         Value::Object(m) => {
-            if let Some(call) = m.get("FuncCall") {
-                on_call(call, found);
+            // `CallStmt` holds its call without the `FuncCall` wrapper.
+            for call in [m.get("FuncCall"), m.get("funccall")].into_iter().flatten() {
+                if let Some(name) = call
+                    .get("funcname")
+                    .and_then(Value::as_array)
+                    .and_then(|parts| parts.last())
+                    .and_then(|p| p.pointer("/node/String/sval"))
+                    .and_then(Value::as_str)
+                {
+                    let args: Vec<&Value> = call
+                        .get("args")
+                        .and_then(Value::as_array)
+                        .map_or_else(Vec::new, |a| a.iter().collect());
+                    on_call(name, &args, found);
+                }
+            }
+            if let Some(ind) = m.get("AIndirection") {
+                on_indirection(ind, found);
             }
             for child in m.values() {
                 walk(child, found);
@@ -124,22 +152,32 @@ fn walk(v: &Value, found: &mut TextSql) {
     }
 }
 
-/// One serialised `FuncCall`.
-fn on_call(call: &Value, found: &mut TextSql) {
-    let name = call
-        .get("funcname")
-        .and_then(Value::as_array)
-        .and_then(|parts| parts.last())
-        .and_then(|p| p.pointer("/node/String/sval"))
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase);
-    let Some(kind) = name.as_deref().and_then(kind) else {
+/// `(expr).name`, `$1.name`: each name may call a function of one argument (attribute
+/// notation), the first on `expr`, the next on the result of the one before.
+fn on_indirection(ind: &Value, found: &mut TextSql) {
+    let parts = ind.get("indirection").and_then(Value::as_array);
+    let Some(arg) = ind.get("arg") else {
         return;
     };
-    let raw: &[Value] = call
-        .get("args")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
+    for (i, part) in parts.into_iter().flatten().enumerate() {
+        let Some(name) = part.pointer("/node/String/sval").and_then(Value::as_str) else {
+            continue;
+        };
+        found.functions.push(name.to_ascii_lowercase());
+        if i == 0 {
+            on_call(name, &[arg], found);
+        } else if runs_text(&name.to_ascii_lowercase()) {
+            // Its argument is computed (a field, a subscript, another call).
+            found.unknown = true;
+        }
+    }
+}
+
+/// One call of `name` with the serialised argument nodes `raw`.
+fn on_call(name: &str, raw: &[&Value], found: &mut TextSql) {
+    let Some(kind) = kind(&name.to_ascii_lowercase()) else {
+        return;
+    };
     // Named arguments (`query => …`) would need the function's parameter names.
     if raw
         .iter()
@@ -148,7 +186,8 @@ fn on_call(call: &Value, found: &mut TextSql) {
         found.unknown = true;
         return;
     }
-    let args: Vec<Arg> = raw.iter().map(arg).collect();
+    let table = kind == Kind::Table;
+    let args: Vec<Arg> = raw.iter().map(|a| arg(a, table)).collect();
     match kind {
         Kind::Query(n) => run(args.get(n), found),
         Kind::Rewrite => {
@@ -160,7 +199,7 @@ fn on_call(call: &Value, found: &mut TextSql) {
             run(args.first(), found);
             match args.get(1) {
                 // crosstab(text, integer): the number of value columns.
-                Some(Arg::Other) if is_integer(raw.get(1)) => {}
+                Some(Arg::Int) => {}
                 second => run(second, found),
             }
         }
@@ -193,10 +232,19 @@ fn run(arg: Option<&Arg>, found: &mut TextSql) {
     }
 }
 
-/// Reads one serialised argument node, looking through casts.
-fn arg(v: &Value) -> Arg {
+/// Reads one serialised argument node. A string is seen through casts to `text`, `varchar`
+/// without a length, `unknown` and (for a table name, `table`) `regclass`; any other cast may
+/// cut or change it (`varchar(7)`, `char`, `name`), so the argument is then unknown.
+fn arg(v: &Value, table: bool) -> Arg {
     let mut node = v.get("node");
+    let (mut to_text, mut to_int) = (false, false);
     while let Some(cast) = node.and_then(|n| n.get("TypeCast")) {
+        match cast.get("type_name").and_then(plain_type).as_deref() {
+            Some("text" | "varchar" | "unknown") => to_text = true,
+            Some("regclass") if table => to_text = true,
+            Some("int2" | "int4" | "int8") => to_int = true,
+            _ => return Arg::Other,
+        }
         node = cast.get("arg").and_then(|a| a.get("node"));
     }
     let Some(c) = node.and_then(|n| n.get("AConst")) else {
@@ -206,25 +254,108 @@ fn arg(v: &Value) -> Arg {
         return Arg::Null;
     }
     let val = c.get("val");
-    if let Some(s) = val
-        .and_then(|v| v.pointer("/Sval/sval"))
-        .and_then(Value::as_str)
-    {
-        return Arg::Text(s.to_string());
+    // A constant cast to another kind is not the constant it was (`3::text` is SQL text).
+    match val {
+        Some(v) if !to_int => {
+            if let Some(s) = v.pointer("/Sval/sval").and_then(Value::as_str) {
+                return Arg::Text(s.to_string());
+            }
+            if v.get("Boolval").is_some() && !to_text {
+                return Arg::Bool;
+            }
+            if v.get("Ival").is_some() && !to_text {
+                return Arg::Int;
+            }
+            Arg::Other
+        }
+        Some(v) if !to_text && v.get("Ival").is_some() => Arg::Int,
+        _ => Arg::Other,
     }
-    if val.and_then(|v| v.get("Boolval")).is_some() {
-        return Arg::Bool;
-    }
-    Arg::Other
 }
 
-/// True when the serialised argument is an integer constant (casts looked through).
-fn is_integer(v: Option<&Value>) -> bool {
-    let mut node = v.and_then(|v| v.get("node"));
-    while let Some(cast) = node.and_then(|n| n.get("TypeCast")) {
-        node = cast.get("arg").and_then(|a| a.get("node"));
+/// The name of a serialised `TypeName` without modifiers or array bounds, unqualified or in
+/// `pg_catalog`.
+fn plain_type(t: &Value) -> Option<String> {
+    let empty = |k: &str| t.get(k).and_then(Value::as_array).is_none_or(Vec::is_empty);
+    if !empty("typmods") || !empty("array_bounds") {
+        return None;
     }
-    node.and_then(|n| n.pointer("/AConst/val/Ival")).is_some()
+    if t.get("setof").and_then(Value::as_bool) == Some(true)
+        || t.get("pct_type").and_then(Value::as_bool) == Some(true)
+    {
+        return None;
+    }
+    let names: Vec<&str> = t
+        .get("names")
+        .and_then(Value::as_array)?
+        .iter()
+        .map(|n| n.pointer("/node/String/sval").and_then(Value::as_str))
+        .collect::<Option<_>>()?;
+    match names.as_slice() {
+        [name] | ["pg_catalog", name] => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// True when `text` may hold attribute notation on an expression: a `.` after a `)`, a `]`
+/// or a `$n` parameter (whitespace and comments between). Strings are not skipped, so a
+/// text can be flagged without holding one, never the other way round.
+pub(super) fn may_have_indirection(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let after = match bytes[i] {
+            b')' | b']' => i + 1,
+            b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let mut j = i + 1;
+                while bytes.get(j).is_some_and(u8::is_ascii_digit) {
+                    j += 1;
+                }
+                j
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if bytes.get(skip_space(bytes, after)) == Some(&b'.') {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The index after whitespace and comments (nested `/* */`, `--` to the end of the line).
+fn skip_space(bytes: &[u8], mut i: usize) -> usize {
+    loop {
+        match bytes.get(i) {
+            Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) => i += 1,
+            Some(b'-') if bytes.get(i + 1) == Some(&b'-') => {
+                while bytes.get(i).is_some_and(|&b| b != b'\n' && b != b'\r') {
+                    i += 1;
+                }
+            }
+            Some(b'/') if bytes.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0usize;
+                while i < bytes.len() {
+                    if bytes[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => return i,
+        }
+    }
 }
 
 /// The parts of a table name as `regclass` input reads it (`schema.rel`, `"Mixed Case"`),
@@ -267,6 +398,14 @@ fn qualified_name(text: &str) -> Option<Vec<String>> {
         }
         if part.is_empty() {
             return None;
+        }
+        // The server cuts identifiers to NAMEDATALEN - 1 bytes, on a character boundary.
+        if part.len() > MAX_IDENTIFIER {
+            let mut end = MAX_IDENTIFIER;
+            while !part.is_char_boundary(end) {
+                end -= 1;
+            }
+            part.truncate(end);
         }
         parts.push(part);
         while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
@@ -382,6 +521,69 @@ mod tests {
             of("SELECT dblink_build_sql_insert('secrets', '1', 1, '{1}', '{1}')"),
             t(&["secrets"])
         );
+    }
+
+    #[test]
+    fn attribute_notation_calls_are_found() {
+        let found =
+            of("SELECT ('SELECT s FROM secrets'::text).ts_stat, (x).\"Pg_Read_File\" FROM t");
+        assert_eq!(found.sql, vec!["SELECT s FROM secrets"]);
+        assert_eq!(found.functions, vec!["ts_stat", "pg_read_file"]);
+        assert!(!found.unknown);
+        assert!(of("SELECT (q).dblink_exec FROM jobs").unknown);
+        assert!(of("SELECT ('x'::text).lower.ts_stat").unknown);
+        assert_eq!(of("SELECT $1.crosstab2").functions, vec!["crosstab2"]);
+    }
+
+    #[test]
+    fn casts_that_may_change_the_text_are_not_looked_through() {
+        assert_eq!(
+            of("SELECT query_to_xml('SELECT 1'::pg_catalog.varchar, true, true, '')"),
+            sql(&["SELECT 1"])
+        );
+        for q in [
+            "SELECT query_to_xml('SELECT * FROM secrets_public'::varchar(21), true, true, '')",
+            "SELECT query_to_xml('SELECT 1'::char(8), true, true, '')",
+            "SELECT ts_stat('SELECT 1'::name)",
+            "SELECT query_to_xml('SELECT 1'::myschema.text, true, true, '')",
+            "SELECT query_to_xml('SELECT 1'::text[], true, true, '')",
+            "SELECT query_to_xml('SELECT 1'::regclass::text, true, true, '')",
+            "SELECT table_to_xml('secrets_x'::varchar(7), true, false, '')",
+            "SELECT * FROM crosstab('SELECT 1', 3::text) AS x(a int)",
+            "SELECT * FROM crosstab('SELECT 1', '3'::int) AS x(a int)",
+        ] {
+            assert!(of(q).unknown, "{q}");
+        }
+        assert!(!of("SELECT * FROM crosstab('SELECT 1', 3::int8) AS x(a int)").unknown);
+    }
+
+    #[test]
+    fn identifiers_are_cut_like_the_server_cuts_them() {
+        let long = "a".repeat(66);
+        assert_eq!(qualified_name(&long), Some(vec!["a".repeat(63)]));
+        // On a character boundary: byte 63 would split the 32nd two-byte character.
+        let cut = qualified_name(&"é".repeat(40)).unwrap();
+        assert_eq!(cut[0], "é".repeat(31));
+    }
+
+    #[test]
+    fn indirection_is_flagged_through_spaces_and_comments() {
+        for text in [
+            "SELECT (x).f",
+            "SELECT (x) /* a /* nested */ comment */ . f",
+            "SELECT (x) -- c\n.f",
+            "SELECT a[1].f FROM t",
+            "SELECT $12 .f",
+        ] {
+            assert!(may_have_indirection(text), "{text}");
+        }
+        for text in [
+            "SELECT t.a FROM s.t WHERE f(x) = 1.5",
+            "SELECT $1, (x)",
+            "SELECT (x) /* .",
+        ] {
+            assert!(!may_have_indirection(text), "{text}");
+        }
     }
 
     #[test]
