@@ -282,7 +282,11 @@ SELECT count(*) FROM t;
     );
     assert!(errors[3].contains("unparseable"), "{}", errors[3]);
     // `(expr).f` calls f(expr).
-    assert!(errors[4].contains("filesystem functions are blocked"), "{}", errors[4]);
+    assert!(
+        errors[4].contains("filesystem functions are blocked"),
+        "{}",
+        errors[4]
+    );
     // An allowed inner query runs.
     assert!(
         out.contains("<name>alpha</name>"),
