@@ -444,7 +444,9 @@ fn sql_run_from_function_arguments_is_analysed() {
     assert!(all[0].tables.contains(&"users".to_string()), "{all:?}");
 
     // A table given by name is read by the statement.
-    let all = analyze_postgres("SELECT table_to_xml('public.secrets'::regclass, true, false, '')");
+    let all = analyze_postgres(
+        "SELECT table_to_xml('public.secrets'::pg_catalog.regclass, true, false, '')",
+    );
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].tables, vec!["public.secrets", "secrets"]);
 
@@ -487,12 +489,27 @@ fn attribute_notation_calls_count_as_functions() {
         all,
         analyze_postgres_full("SELECT ('/etc/passwd'::text).pg_read_file")
     );
-    let all = analyze_postgres("SELECT ('SELECT s FROM secrets'::text).ts_stat");
+    let all = analyze_postgres("SELECT ('SELECT s FROM secrets'::varchar).ts_stat");
     assert_eq!(all[0].tables, vec!["secrets"]);
     assert!(
         all.iter().any(|s| s.shadow && s.tables == vec!["secrets"]),
         "{all:?}"
     );
+}
+
+#[test]
+fn qualified_column_references_count_as_functions() {
+    // `s.pg_read_file` calls pg_read_file(s) when s has no such column: here s is text.
+    let text = "SELECT s.pg_read_file FROM CAST('/etc/hostname' AS text) s";
+    let all = analyze_postgres(text);
+    assert!(
+        all[0].functions.contains(&"pg_read_file".to_string()),
+        "{all:?}"
+    );
+    assert_eq!(all, analyze_postgres_full(text));
+    // A text-running function called so has a computed argument: unknown.
+    let all = analyze_postgres("SELECT s.ts_stat FROM unnest(ARRAY['SELECT 1']) s");
+    assert!(all.iter().any(|s| s.shadow && s.unparseable), "{all:?}");
 }
 
 #[test]
@@ -511,8 +528,12 @@ fn strings_read_differently_without_standard_conforming_strings_fail_closed() {
         );
         assert!(!all.iter().any(|s| s.verb == "drop"), "{text}: {all:?}");
     }
-    // A backslash that reads the same either way is fine.
+    // In a DO body any backslash in a plain string fails closed: the body is split with the
+    // setting as the block starts, and a `SET` in it can change how later expressions lex.
     let all = analyze_postgres("DO $$ BEGIN RAISE NOTICE 'C:\\temp'; DELETE FROM t; END $$");
+    assert!(all.iter().any(|s| s.shadow && s.unparseable), "{all:?}");
+    // In an E'' string it reads the same either way.
+    let all = analyze_postgres("DO $$ BEGIN RAISE NOTICE E'C:\\temp'; DELETE FROM t; END $$");
     assert!(all.iter().all(|s| !s.unparseable), "{all:?}");
     assert!(all.iter().any(|s| s.verb == "delete"), "{all:?}");
 }

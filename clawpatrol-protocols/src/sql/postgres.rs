@@ -153,10 +153,9 @@ fn analyze_piece(
         special_tables(node, &mut refs);
         cte_shadows(node, &mut shadows);
         if let N::DoStmt(d) = node {
-            let start = shadows.len();
-            do_shadows(d, statement, &parsed_text, depth, &mut shadows);
-            if !do_reads_alike(d, statement, depth, &shadows[start..]) {
-                shadows.truncate(start);
+            if do_reads_alike(d) {
+                do_shadows(d, statement, &parsed_text, depth, &mut shadows);
+            } else {
                 shadows.push(SqlStatement::unparseable(statement, true));
             }
         }
@@ -352,38 +351,13 @@ fn do_shadows(
     }
 }
 
-/// False when the server would read the `DO` body differently with
-/// `standard_conforming_strings = off` (PL/pgSQL lexes it with the session's setting): a
-/// plain string holding a backslash would end elsewhere, and the statements differ from
-/// `ours`.
-fn do_reads_alike(
-    d: &protobuf::DoStmt,
-    statement: &str,
-    depth: usize,
-    ours: &[SqlStatement],
-) -> bool {
-    let Some(other) = do_body(d).and_then(nonconforming_reading) else {
-        return true;
-    };
-    let mut tag = "$cp$".to_string();
-    while other.contains(&tag) {
-        tag.insert(1, 'x');
-    }
-    let text = format!("DO {tag}{other}{tag}");
-    let Some((tree, parsed)) = parse(&text) else {
-        return false;
-    };
-    let Some(N::DoStmt(theirs_do)) = tree
-        .stmts
-        .first()
-        .and_then(|s| s.stmt.as_ref())
-        .and_then(|n| n.node.as_ref())
-    else {
-        return false;
-    };
-    let mut theirs = Vec::new();
-    do_shadows(theirs_do, statement, &parsed, depth, &mut theirs);
-    same_facts(ours, &theirs)
+/// False when the server may read the `DO` body differently with
+/// `standard_conforming_strings = off`: a plain string in it holds a backslash. PL/pgSQL
+/// splits the body into statements with the setting as it is when the block starts and
+/// lexes each expression when it first runs, with the setting then (a `SET` in the body can
+/// change it in between), so no single reading of the body can be trusted.
+fn do_reads_alike(d: &protobuf::DoStmt) -> bool {
+    do_body(d).and_then(nonconforming_reading).is_none()
 }
 
 /// The body (`AS` argument) of a `DO` statement.

@@ -11,7 +11,7 @@
 //! its arguments (`query_to_xml('…')`, see `text_sql.rs`). Everything else, and any parse
 //! error, takes the full path.
 
-use super::text_sql::{may_have_indirection, runs_text};
+use super::text_sql::runs_text;
 use super::walk::Refs;
 use super::SqlStatement;
 
@@ -35,8 +35,9 @@ pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
     if piece.contains(';') {
         return None;
     }
-    // The summary does not see calls in attribute notation, `(expr).func` (see `text_sql.rs`).
-    if may_have_indirection(piece) {
+    // The summary does not see calls in attribute notation (`x.func`, `(expr).func`, see
+    // `walk.rs` and `text_sql.rs`), which need a `.`.
+    if piece.contains('.') {
         return None;
     }
     // A panic inside the binding must not take the proxy down; the full path decides then.

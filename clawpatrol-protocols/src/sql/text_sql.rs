@@ -139,6 +139,20 @@ fn walk(v: &Value, found: &mut TextSql) {
             if let Some(ind) = m.get("AIndirection") {
                 on_indirection(ind, found);
             }
+            // `x.name` may call `name(x)`, with a computed argument.
+            if let Some(fields) = m
+                .get("ColumnRef")
+                .and_then(|c| c.get("fields"))
+                .and_then(Value::as_array)
+            {
+                if let [_, .., last] = fields.as_slice() {
+                    if let Some(name) = last.pointer("/node/String/sval").and_then(Value::as_str) {
+                        if runs_text(&name.to_ascii_lowercase()) {
+                            found.unknown = true;
+                        }
+                    }
+                }
+            }
             for child in m.values() {
                 walk(child, found);
             }
@@ -232,9 +246,10 @@ fn run(arg: Option<&Arg>, found: &mut TextSql) {
     }
 }
 
-/// Reads one serialised argument node. A string is seen through casts to `text`, `varchar`
-/// without a length, `unknown` and (for a table name, `table`) `regclass`; any other cast may
-/// cut or change it (`varchar(7)`, `char`, `name`), so the argument is then unknown.
+/// Reads one serialised argument node. A string is seen through casts to `pg_catalog.text`,
+/// `varchar` without a length, `pg_catalog.unknown` and (for a table name, `table`)
+/// `pg_catalog.regclass`; any other cast may cut or change it (`varchar(7)`, `char`, `name`,
+/// a domain that `search_path` finds first), so the argument is then unknown.
 fn arg(v: &Value, table: bool) -> Arg {
     let mut node = v.get("node");
     let (mut to_text, mut to_int) = (false, false);
@@ -273,8 +288,8 @@ fn arg(v: &Value, table: bool) -> Arg {
     }
 }
 
-/// The name of a serialised `TypeName` without modifiers or array bounds, unqualified or in
-/// `pg_catalog`.
+/// The name of a serialised `TypeName` without modifiers or array bounds, qualified with
+/// `pg_catalog` (as the grammar writes `varchar`; `text` and `regclass` must be written so).
 fn plain_type(t: &Value) -> Option<String> {
     let empty = |k: &str| t.get(k).and_then(Value::as_array).is_none_or(Vec::is_empty);
     if !empty("typmods") || !empty("array_bounds") {
@@ -291,8 +306,9 @@ fn plain_type(t: &Value) -> Option<String> {
         .iter()
         .map(|n| n.pointer("/node/String/sval").and_then(Value::as_str))
         .collect::<Option<_>>()?;
+    // An unqualified name follows `search_path`, where a domain could shadow it.
     match names.as_slice() {
-        [name] | ["pg_catalog", name] => Some(name.to_string()),
+        ["pg_catalog", name] => Some(name.to_string()),
         _ => None,
     }
 }
@@ -442,7 +458,7 @@ mod tests {
             sql(&["SELECT * FROM secrets"])
         );
         assert_eq!(
-            of("SELECT pg_catalog.query_to_xmlschema($$DELETE FROM t$$::text, true, false, '')"),
+            of("SELECT pg_catalog.query_to_xmlschema($$DELETE FROM t$$::pg_catalog.text, true, false, '')"),
             sql(&["DELETE FROM t"])
         );
         assert_eq!(
@@ -510,7 +526,7 @@ mod tests {
             t(&["secrets"])
         );
         assert_eq!(
-            of("SELECT table_to_xml('app.\"Odd\"\"Name\"'::regclass, true, false, '')"),
+            of("SELECT table_to_xml('app.\"Odd\"\"Name\"'::pg_catalog.regclass, true, false, '')"),
             t(&["app", "Odd\"Name"])
         );
         assert_eq!(
@@ -526,7 +542,7 @@ mod tests {
     #[test]
     fn attribute_notation_calls_are_found() {
         let found =
-            of("SELECT ('SELECT s FROM secrets'::text).ts_stat, (x).\"Pg_Read_File\" FROM t");
+            of("SELECT ('SELECT s FROM secrets'::varchar).ts_stat, (x).\"Pg_Read_File\" FROM t");
         assert_eq!(found.sql, vec!["SELECT s FROM secrets"]);
         assert_eq!(found.functions, vec!["ts_stat", "pg_read_file"]);
         assert!(!found.unknown);
@@ -546,6 +562,11 @@ mod tests {
             "SELECT query_to_xml('SELECT 1'::char(8), true, true, '')",
             "SELECT ts_stat('SELECT 1'::name)",
             "SELECT query_to_xml('SELECT 1'::myschema.text, true, true, '')",
+            // Unqualified, `text` and `regclass` follow `search_path` (a domain can cut).
+            "SELECT query_to_xml('SELECT 1'::text, true, true, '')",
+            "SELECT table_to_xml('t'::regclass, true, false, '')",
+            // `x.name` may call name(x).
+            "SELECT s.ts_stat FROM unnest(ARRAY['SELECT 1']) s",
             "SELECT query_to_xml('SELECT 1'::text[], true, true, '')",
             "SELECT query_to_xml('SELECT 1'::regclass::text, true, true, '')",
             "SELECT table_to_xml('secrets_x'::varchar(7), true, false, '')",
@@ -554,7 +575,7 @@ mod tests {
         ] {
             assert!(of(q).unknown, "{q}");
         }
-        assert!(!of("SELECT * FROM crosstab('SELECT 1', 3::int8) AS x(a int)").unknown);
+        assert!(!of("SELECT * FROM crosstab('SELECT 1', 3::bigint) AS x(a int)").unknown);
     }
 
     #[test]

@@ -225,6 +225,7 @@ impl<'a, 'r> ser::Serializer for &'a mut Walker<'r> {
         let kind = match name {
             "RangeVar" if !self.capturing => Kind::RangeVar,
             "FuncCall" if !self.capturing => Kind::FuncCall,
+            "ColumnRef" if !self.capturing => Kind::ColumnRef,
             "LockingClause" => Kind::LockingClause,
             "RangeTableFuncCol" => Kind::TableFuncColumn,
             "IndexElem" => Kind::IndexElem,
@@ -323,6 +324,9 @@ impl ser::SerializeStructVariant for Pass<'_, '_> {
 enum Kind {
     RangeVar,
     FuncCall,
+    /// `x.name`: when `name` is not a column of `x`, PostgreSQL calls `name(x)` (attribute
+    /// notation), so the last part of a qualified column reference counts as a function.
+    ColumnRef,
     /// `FOR UPDATE OF x`: `x` names an item of the FROM list (often an alias), which the
     /// walk has already counted; it is not a relation reference of its own.
     LockingClause,
@@ -336,7 +340,7 @@ enum Kind {
     Other,
 }
 
-/// Walks one struct; `RangeVar` and `FuncCall` capture their name fields.
+/// Walks one struct; `RangeVar`, `FuncCall` and `ColumnRef` capture their name fields.
 pub(crate) struct StructWalk<'a, 'r> {
     w: &'a mut Walker<'r>,
     kind: Kind,
@@ -350,9 +354,9 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> R {
         match (&self.kind, key) {
             (Kind::RangeVar, "schemaname") => self.schema = self.w.capture(value),
-            (Kind::RangeVar, "relname") | (Kind::FuncCall, "funcname") => {
-                self.rel = self.w.capture(value)
-            }
+            (Kind::RangeVar, "relname")
+            | (Kind::FuncCall, "funcname")
+            | (Kind::ColumnRef, "fields") => self.rel = self.w.capture(value),
             (Kind::LockingClause, "locked_rels")
             | (Kind::TableFuncColumn, "type_name")
             | (Kind::IndexElem, "opclassopts") => {}
@@ -368,6 +372,11 @@ impl ser::SerializeStruct for StructWalk<'_, '_> {
                 self.w.refs.add_table(schema, rel);
             }
             Kind::FuncCall => self.w.refs.add_function(&self.rel),
+            Kind::ColumnRef => {
+                if let [_, .., last] = self.rel.as_slice() {
+                    self.w.refs.add_function(std::slice::from_ref(last));
+                }
+            }
             Kind::LockingClause | Kind::TableFuncColumn | Kind::IndexElem | Kind::Other => {}
         }
         Ok(())
