@@ -12,6 +12,7 @@ mod database;
 mod encoding;
 mod plpgsql_record;
 mod postgres;
+mod qualified;
 mod shape;
 mod split;
 mod summary;

@@ -11,7 +11,8 @@
 //! its arguments (`query_to_xml('…')`, see `text_sql.rs`). Everything else, and any parse
 //! error, takes the full path.
 
-use super::text_sql::runs_text;
+use super::qualified::column_functions;
+use super::text_sql::{may_have_indirection, runs_text};
 use super::walk::Refs;
 use super::SqlStatement;
 
@@ -35,9 +36,9 @@ pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
     if piece.contains(';') {
         return None;
     }
-    // The summary does not see calls in attribute notation (`x.func`, `(expr).func`, see
-    // `walk.rs` and `text_sql.rs`), which need a `.`.
-    if piece.contains('.') {
+    // The summary does not see calls in attribute notation on an expression, `(expr).func`
+    // (see `text_sql.rs`).
+    if may_have_indirection(piece) {
         return None;
     }
     // A panic inside the binding must not take the proxy down; the full path decides then.
@@ -64,6 +65,17 @@ pub(crate) fn summarize(piece: &str) -> Option<SqlStatement> {
         // `name` is the dotted name list; it is longer than the last part exactly when the
         // call is qualified (identifiers are never empty).
         refs.add_function_names(&f.name, &f.function_name);
+    }
+    // `x.name` may call `name(x)`: the last part of every qualified column reference is
+    // listed, as the full walk does (see `qualified.rs`).
+    let pairs: Vec<(String, String)> = pb
+        .tables
+        .iter()
+        .map(|t| (t.schema_name.clone(), t.table_name.clone()))
+        .collect();
+    let modifies = matches!(verb, "insert" | "update");
+    for name in column_functions(piece, &pairs, modifies)? {
+        refs.add_function(std::slice::from_ref(&name));
     }
     // A call that runs SQL from its arguments has shadow statements (see `text_sql.rs`).
     if refs.functions.iter().any(|f| runs_text(f)) {
