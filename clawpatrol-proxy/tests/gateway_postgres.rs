@@ -116,10 +116,9 @@ fn setup() -> Setup {
 fn setup_with_args(args: &[&str]) -> Setup {
     let pg = PgServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let (gw_port, md5_port) = (free_port(), free_port());
+    let (mut gw_port, mut md5_port) = (0, 0);
     let config = dir.path().join("policy.hcl");
-    std::fs::write(&config, policy(pg.port, gw_port, md5_port, "")).unwrap();
-    let gw = PgGateway::start_with_args(
+    let gw = PgGateway::start_retrying(
         &config,
         dir.path(),
         &[
@@ -127,6 +126,10 @@ fn setup_with_args(args: &[&str]) -> Setup {
             ("CLAWPATROL_SECRET_APPMD5", MD5_PASSWORD),
         ],
         args,
+        || {
+            (gw_port, md5_port) = (free_port(), free_port());
+            std::fs::write(&config, policy(pg.port, gw_port, md5_port, "")).unwrap();
+        },
     );
     Setup {
         pg_port: pg.port,

@@ -82,11 +82,12 @@ fn gateway(endpoints: &[Ep], files: &[(&str, &str)]) -> (PgGateway, tempfile::Te
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let config = dir.path().join("policy.hcl");
-    std::fs::write(&config, policy(endpoints)).unwrap();
-    let gw = PgGateway::start(
+    let gw = PgGateway::start_retrying(
         &config,
         dir.path(),
         &[("CLAWPATROL_SECRET_APP", SCRAM_PASSWORD)],
+        &[],
+        || std::fs::write(&config, policy(endpoints)).unwrap(),
     );
     (gw, dir)
 }

@@ -261,6 +261,39 @@ impl PgGateway {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> PgGateway {
+        PgGateway::try_start_with_args(config, dir, env, args)
+            .unwrap_or_else(|log| panic!("gateway did not start:\n{log}"))
+    }
+
+    /// Starts the gateway on a config written by `write_config`, which picks its listen
+    /// ports with [`free_port`]: when another process took one of them between the pick and
+    /// the gateway's bind, the config is written again with new ports (up to five times).
+    pub fn start_retrying(
+        config: &Path,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+        mut write_config: impl FnMut(),
+    ) -> PgGateway {
+        let mut last = String::new();
+        for _ in 0..5 {
+            write_config();
+            match PgGateway::try_start_with_args(config, dir, env, args) {
+                Ok(gw) => return gw,
+                Err(log) if log.contains("Address already in use") => last = log,
+                Err(log) => panic!("gateway did not start:\n{log}"),
+            }
+        }
+        panic!("gateway did not start (ports kept being taken):\n{last}")
+    }
+
+    /// Starts the gateway; on failure, its log.
+    pub fn try_start_with_args(
+        config: &Path,
+        dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<PgGateway, String> {
         let state = dir.join("state");
         let log = dir.join("gateway.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clawpatrol"));
@@ -296,17 +329,16 @@ impl PgGateway {
         }
         std::thread::spawn(move || for _ in lines {});
         if !ready {
-            panic!(
-                "gateway did not start:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&log).unwrap_or_default());
         }
-        PgGateway {
+        Ok(PgGateway {
             child: Some(child),
             state,
             log,
             listeners,
-        }
+        })
     }
 
     /// The port of the listener of `endpoint` (typed name).
