@@ -115,6 +115,7 @@ const CORPUS: &[&str] = &[
     "SELECT query_to_xml(q, true, true, '') FROM queries",
     "SELECT ('/etc/passwd'::text).pg_read_file",
     "SELECT (t.c).f, $1 /* c */ .g FROM t WHERE (a) = 1",
+    "SELECT s.pg_reinto_claad_stname' ASfile FROM CAST('/etc",
     // Not plain DML: these take the full path and must agree trivially.
     "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
     "WITH x AS (SELECT 1) SELECT * FROM x",

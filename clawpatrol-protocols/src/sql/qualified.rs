@@ -6,8 +6,8 @@
 //! from the text: each dotted name that is not followed by `(` (a call) and is not one of the
 //! summary's tables in a table position is a column reference. Anything this lexer cannot
 //! classify with certainty (a name after `::`, `AS`, `COLLATE`, `OF`, a table name seen
-//! twice, an INSERT or UPDATE target list, escape strings, dollar quotes, Unicode escapes,
-//! over-long identifiers) sends the text to the full walk instead.
+//! twice, a typed literal `s.t 'x'`, an INSERT or UPDATE target list, escape strings, dollar
+//! quotes, Unicode escapes, over-long identifiers) sends the text to the full walk instead.
 
 use super::split::{closed_block_comment, skip_line_comment};
 
@@ -213,7 +213,9 @@ pub(super) fn column_functions(
             i = next;
             continue;
         }
+        // `s.t 'x'` is a typed literal: `s.t` names a type there.
         if is_table
+            || toks.get(next) == Some(&Token::Other(b'\''))
             || before == Some(&Token::Cast)
             || is_keyword(
                 before,
@@ -299,6 +301,8 @@ mod tests {
             "SELECT E'\\'', a.b FROM t",
             "SELECT U&\"a\", a.b FROM t",
             "SELECT x.y FROM s.unknown",
+            // A typed literal names a type (found by the sql_postgres fuzz target).
+            "SELECT s.mytype '1' FROM t",
         ] {
             let got = column_functions(text, &tables, text.starts_with("UPDATE"));
             assert_eq!(got, None, "{text}");
