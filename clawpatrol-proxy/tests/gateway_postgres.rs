@@ -941,23 +941,16 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
 
     // The same, with the statement that a SJIS reading turns into a DROP pipelined behind
     // the call (simple protocol): it waits for the call's answer, which ends the session.
-    let (mut sock, mut dec) = raw_login(port);
-    send(
-        &mut sock,
+    let mut sock = ended_by_unreadable_encoding(
+        &s,
+        port,
         [
             "SELECT enc_flip('SJIS')",
             "SELECT E'\u{401}\\' ; DROP TABLE t; --'",
         ]
         .map(|q| FrontendMessage::Query(q.into())),
     );
-    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
-    assert_eq!(
-        fatal(&answer).map(|f| f.0).as_deref(),
-        Some("0A000"),
-        "{answer:?}"
-    );
     assert!(closed_by_gateway(&mut sock));
-    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
 
     // After a COPY (psql's `\copy`: the Query, its data, CopyDone, then the answer) a
     // non-ASCII statement runs as usual.
@@ -1023,22 +1016,13 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
         "appdb",
         "CREATE DOMAIN encd AS text CHECK (enc_flip('SJIS') IS NOT NULL)",
     );
-    let (mut sock, mut dec) = raw_login(port);
     let mut batch = prepare("", "SELECT '{x}'::encd[]");
     batch.pop(); // its Sync
     batch.extend(hidden_delete());
-    send(&mut sock, batch);
-    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
-    assert_eq!(
-        fatal(&answer).map(|f| f.0).as_deref(),
-        Some("0A000"),
-        "{answer:?}"
-    );
-    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+    ended_by_unreadable_encoding(&s, port, batch);
 
     // Extended protocol: behind an Execute of its own batch such a Parse cannot wait (no
     // Sync yet), so it is denied; the call's answer then ends the session.
-    let (mut sock, mut dec) = raw_login(port);
     let mut batch = prepare("", "SELECT enc_flip('SJIS')");
     batch.pop(); // its Sync
     batch.extend(
@@ -1047,14 +1031,7 @@ fn client_encodings_the_gateway_cannot_read_are_refused() {
             .filter(|m| !matches!(m, FrontendMessage::Sync)),
     );
     batch.extend(hidden_delete());
-    send(&mut sock, batch);
-    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
-    assert_eq!(
-        fatal(&answer).map(|f| f.0).as_deref(),
-        Some("0A000"),
-        "{answer:?}"
-    );
-    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+    ended_by_unreadable_encoding(&s, port, batch);
     // The session ended before the batch's answer, so the denial is in the audit only.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !audit_rows(&s.gw.state)
@@ -1196,6 +1173,25 @@ fn read_until_ready_or_closed(
             Err(e) => panic!("no answer: {e}; got {out:?}"),
         }
     }
+}
+
+/// Logs in, sends `msgs` in one write and checks that the gateway ends the session with
+/// FATAL 0A000 (the server now reads an encoding it cannot) and `t` still has its 3 rows.
+fn ended_by_unreadable_encoding(
+    s: &Setup,
+    port: u16,
+    msgs: impl IntoIterator<Item = clawpatrol_protocols::postgres::FrontendMessage>,
+) -> std::net::TcpStream {
+    let (mut sock, mut dec) = raw_login(port);
+    send(&mut sock, msgs);
+    let answer = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert_eq!(
+        fatal(&answer).map(|f| f.0).as_deref(),
+        Some("0A000"),
+        "{answer:?}"
+    );
+    assert_eq!(s.pg.admin("appdb", "SELECT count(*) FROM t").trim(), "3");
+    sock
 }
 
 /// The FATAL error (SQLSTATE, message) in `answer`, if any.
