@@ -9,10 +9,8 @@
 //! twice, a typed literal `s.t 'x'`, an INSERT or UPDATE target list, escape strings, dollar
 //! quotes, Unicode escapes, over-long identifiers) sends the text to the full walk instead.
 
-use super::split::{closed_block_comment, skip_line_comment};
-
-/// Identifiers longer than this are cut by the server; such texts take the full walk.
-const MAX_IDENTIFIER: usize = 63;
+use super::split::{closed_block_comment, closed_quoted, is_ident_byte, skip_line_comment};
+use super::text_sql::MAX_IDENTIFIER;
 
 /// One token of the text, as far as this reader needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +43,11 @@ fn tokens(text: &str) -> Option<Vec<Token>> {
             b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_line_comment(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = closed_block_comment(bytes, i)?,
             b'\'' => {
-                i = quoted_end(bytes, i, b'\'')?;
+                i = closed_quoted(bytes, i, b'\'')?;
                 out.push(Token::Other(b'\''));
             }
             b'"' => {
-                let end = quoted_end(bytes, i, b'"')?;
+                let end = closed_quoted(bytes, i, b'"')?;
                 let inner = text.get(i + 1..end - 1)?.replace("\"\"", "\"");
                 if inner.is_empty() || inner.len() > MAX_IDENTIFIER {
                     return None;
@@ -121,25 +119,9 @@ fn tokens(text: &str) -> Option<Vec<Token>> {
     Some(out)
 }
 
+/// A byte of an unquoted identifier (`$` allowed after the first).
 fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
-}
-
-/// The index after the quoted run starting at `start` (`''` / `""` doubled inside).
-fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> Option<usize> {
-    let mut i = start + 1;
-    loop {
-        match bytes.get(i)? {
-            &c if c == quote => {
-                if bytes.get(i + 1) == Some(&quote) {
-                    i += 2;
-                } else {
-                    return Some(i + 1);
-                }
-            }
-            _ => i += 1,
-        }
-    }
+    is_ident_byte(c) || c == b'$'
 }
 
 /// True when `t` is the unquoted keyword `kw`.

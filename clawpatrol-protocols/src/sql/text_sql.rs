@@ -12,8 +12,10 @@
 use pg_query::protobuf;
 use serde_json::Value;
 
+use super::split::{skip_block_comment, skip_line_comment};
+
 /// The longest identifier the server keeps, in bytes (`NAMEDATALEN - 1`).
-const MAX_IDENTIFIER: usize = 63;
+pub(super) const MAX_IDENTIFIER: usize = 63;
 
 /// What a call does with its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,28 +349,8 @@ fn skip_space(bytes: &[u8], mut i: usize) -> usize {
     loop {
         match bytes.get(i) {
             Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) => i += 1,
-            Some(b'-') if bytes.get(i + 1) == Some(&b'-') => {
-                while bytes.get(i).is_some_and(|&b| b != b'\n' && b != b'\r') {
-                    i += 1;
-                }
-            }
-            Some(b'/') if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0usize;
-                while i < bytes.len() {
-                    if bytes[i..].starts_with(b"/*") {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i..].starts_with(b"*/") {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
+            Some(b'-') if bytes.get(i + 1) == Some(&b'-') => i = skip_line_comment(bytes, i),
+            Some(b'/') if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
             _ => return i,
         }
     }

@@ -249,22 +249,6 @@ pub struct PgGateway {
 }
 
 impl PgGateway {
-    /// Starts `clawpatrol gateway config` and waits for its postgres listeners.
-    pub fn start(config: &Path, dir: &Path, env: &[(&str, &str)]) -> PgGateway {
-        PgGateway::start_with_args(config, dir, env, &[])
-    }
-
-    /// [`PgGateway::start`] with extra command-line arguments.
-    pub fn start_with_args(
-        config: &Path,
-        dir: &Path,
-        env: &[(&str, &str)],
-        args: &[&str],
-    ) -> PgGateway {
-        PgGateway::try_start_with_args(config, dir, env, args)
-            .unwrap_or_else(|log| panic!("gateway did not start:\n{log}"))
-    }
-
     /// Starts the gateway on a config written by `write_config`, which picks its listen
     /// ports with [`free_port`]: when another process took one of them between the pick and
     /// the gateway's bind, the config is written again with new ports (up to five times).
