@@ -539,6 +539,43 @@ fn strings_read_differently_without_standard_conforming_strings_fail_closed() {
 }
 
 #[test]
+fn extension_calls_that_run_sql_are_analysed() {
+    // pg_cron, pg_background and Citus run a command given as a string.
+    for text in [
+        "SELECT cron.schedule('purge', '*/5 * * * *', 'DROP TABLE t')",
+        "SELECT schedule('* * * * *', $$DROP TABLE t$$)",
+        "SELECT pg_background_launch('DROP TABLE t')",
+        "SELECT run_command_on_workers($cmd$DROP TABLE t$cmd$)",
+    ] {
+        let all = analyze_postgres(text);
+        assert_eq!(all[0].verb, "select", "{text}");
+        assert!(all[0].tables.contains(&"t".to_string()), "{text}: {all:?}");
+        assert!(
+            all.iter()
+                .any(|s| s.shadow && !s.unparseable && s.verb == "drop" && s.tables == vec!["t"]),
+            "{text}: {all:?}"
+        );
+        assert_eq!(all, analyze_postgres_full(text), "{text}");
+    }
+    // Commands the facts cannot follow fail closed.
+    for text in [
+        "SELECT cron.schedule_in_database('j', '@daily', 'DELETE FROM t', 'other')",
+        "SELECT run_command_on_shards('t', 'DELETE FROM %s')",
+        "SELECT * FROM pg_get_wal_block_info('0/0', '0/FFFFFF', true)",
+    ] {
+        let all = analyze_postgres(text);
+        assert!(
+            all.iter().any(|s| s.shadow && s.unparseable),
+            "{text}: {all:?}"
+        );
+    }
+    // A `schedule` function of another schema is an ordinary call.
+    let all = analyze_postgres("SELECT app.schedule('tomorrow', 'soon')");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(!all[0].unparseable);
+}
+
+#[test]
 fn sql_or_tables_in_arguments_that_cannot_be_read_fail_closed() {
     let mut deep = "SELECT 1".to_string();
     for _ in 0..6 {

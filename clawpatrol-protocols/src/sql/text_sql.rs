@@ -31,14 +31,28 @@ enum Kind {
     Dblink,
     /// Reads the table named by argument 0 (`regclass` or text).
     Table,
+    /// `cron.schedule([job_name,] schedule, command)`: pg_cron runs the last argument later.
+    CronSchedule,
+    /// `cron.alter_job(job_id, schedule, command, database, username, active)`: a new
+    /// command; a new database or user moves the job where the facts cannot follow.
+    CronAlter,
     /// Reads tables it does not name (a whole schema or database, the changes decoded from
-    /// the WAL, an index's entries), or splices its text arguments into SQL unquoted
-    /// (`connectby`, `xpath_table`).
+    /// the WAL, an index's entries, the blocks a WAL record holds), runs SQL in another
+    /// database or as another user (`cron.schedule_in_database`), or splices its text
+    /// arguments into SQL unquoted (`connectby`, `xpath_table`, Citus's
+    /// `run_command_on_shards` family).
     Opaque,
 }
 
-/// The kind of a function, by its (lower-case) name or the last part of its name.
-fn kind(name: &str) -> Option<Kind> {
+/// The schema pg_cron keeps its functions in (the extension cannot be moved).
+const CRON_SCHEMA: &str = "cron";
+
+/// The kind of a function, by the last part of its (lower-case) name and, when the call is
+/// qualified, the part before it. `None` for the qualifier means any schema: an unqualified
+/// call finds whatever `search_path` holds, and extensions other than pg_cron can be
+/// installed in any schema.
+fn kind(qualifier: Option<&str>, name: &str) -> Option<Kind> {
+    let cron = qualifier.is_none_or(|q| q == CRON_SCHEMA);
     Some(match name {
         "query_to_xml"
         | "query_to_xmlschema"
@@ -46,7 +60,18 @@ fn kind(name: &str) -> Option<Kind> {
         | "ts_stat"
         | "crosstab2"
         | "crosstab3"
-        | "crosstab4" => Kind::Query(0),
+        | "crosstab4"
+        // pg_background runs its first argument in a background worker.
+        | "pg_background_launch"
+        | "pg_background_launch_v2"
+        | "pg_background_submit_v2"
+        // Citus runs the command on the nodes of the cluster.
+        | "run_command_on_workers"
+        | "run_command_on_all_nodes"
+        | "run_command_on_coordinator" => Kind::Query(0),
+        "schedule" if cron => Kind::CronSchedule,
+        "alter_job" if cron => Kind::CronAlter,
+        "schedule_in_database" if cron => Kind::Opaque,
         "ts_rewrite" => Kind::Rewrite,
         "crosstab" => Kind::Crosstab,
         "dblink" | "dblink_exec" | "dblink_open" | "dblink_send_query" => Kind::Dblink,
@@ -67,16 +92,20 @@ fn kind(name: &str) -> Option<Kind> {
         | "pg_logical_slot_get_binary_changes"
         | "pg_logical_slot_peek_binary_changes"
         | "bt_page_items"
+        | "pg_get_wal_block_info"
         | "xpath_table"
-        | "connectby" => Kind::Opaque,
+        | "connectby"
+        | "run_command_on_shards"
+        | "run_command_on_placements"
+        | "run_command_on_colocated_placements" => Kind::Opaque,
         _ => return None,
     })
 }
 
 /// True when a call of `function` (a name from `sql.functions`) may run SQL or read a table
-/// given in its arguments.
+/// given in its arguments, whatever schema it is called in.
 pub(super) fn runs_text(function: &str) -> bool {
-    kind(function).is_some()
+    kind(None, function).is_some()
 }
 
 /// What the calls of one parsed statement run and read.
@@ -124,18 +153,16 @@ fn walk(v: &Value, found: &mut TextSql) {
         Value::Object(m) => {
             // `CallStmt` holds its call without the `FuncCall` wrapper.
             for call in [m.get("FuncCall"), m.get("funccall")].into_iter().flatten() {
-                if let Some(name) = call
-                    .get("funcname")
-                    .and_then(Value::as_array)
-                    .and_then(|parts| parts.last())
-                    .and_then(|p| p.pointer("/node/String/sval"))
-                    .and_then(Value::as_str)
-                {
+                let parts = call.get("funcname").and_then(Value::as_array);
+                if let Some(name) = parts.and_then(|p| p.last()).and_then(name_part) {
+                    let qualifier = parts
+                        .and_then(|p| p.len().checked_sub(2).and_then(|i| p.get(i)))
+                        .and_then(name_part);
                     let args: Vec<&Value> = call
                         .get("args")
                         .and_then(Value::as_array)
                         .map_or_else(Vec::new, |a| a.iter().collect());
-                    on_call(name, &args, found);
+                    on_call(qualifier, name, &args, found);
                 }
             }
             if let Some(ind) = m.get("AIndirection") {
@@ -148,7 +175,7 @@ fn walk(v: &Value, found: &mut TextSql) {
                 .and_then(Value::as_array)
             {
                 if let [_, .., last] = fields.as_slice() {
-                    if let Some(name) = last.pointer("/node/String/sval").and_then(Value::as_str) {
+                    if let Some(name) = name_part(last) {
                         if runs_text(&name.to_ascii_lowercase()) {
                             found.unknown = true;
                         }
@@ -168,6 +195,11 @@ fn walk(v: &Value, found: &mut TextSql) {
     }
 }
 
+/// The text of one part of a serialised name list.
+fn name_part(part: &Value) -> Option<&str> {
+    part.pointer("/node/String/sval").and_then(Value::as_str)
+}
+
 /// `(expr).name`, `$1.name`: each name may call a function of one argument (attribute
 /// notation), the first on `expr`, the next on the result of the one before.
 fn on_indirection(ind: &Value, found: &mut TextSql) {
@@ -176,12 +208,12 @@ fn on_indirection(ind: &Value, found: &mut TextSql) {
         return;
     };
     for (i, part) in parts.into_iter().flatten().enumerate() {
-        let Some(name) = part.pointer("/node/String/sval").and_then(Value::as_str) else {
+        let Some(name) = name_part(part) else {
             continue;
         };
         found.functions.push(name.to_ascii_lowercase());
         if i == 0 {
-            on_call(name, &[arg], found);
+            on_call(None, name, &[arg], found);
         } else if runs_text(&name.to_ascii_lowercase()) {
             // Its argument is computed (a field, a subscript, another call).
             found.unknown = true;
@@ -189,9 +221,11 @@ fn on_indirection(ind: &Value, found: &mut TextSql) {
     }
 }
 
-/// One call of `name` with the serialised argument nodes `raw`.
-fn on_call(name: &str, raw: &[&Value], found: &mut TextSql) {
-    let Some(kind) = kind(&name.to_ascii_lowercase()) else {
+/// One call of `name` (in schema `qualifier`, when the call names one) with the serialised
+/// argument nodes `raw`.
+fn on_call(qualifier: Option<&str>, name: &str, raw: &[&Value], found: &mut TextSql) {
+    let qualifier = qualifier.map(str::to_ascii_lowercase);
+    let Some(kind) = kind(qualifier.as_deref(), &name.to_ascii_lowercase()) else {
         return;
     };
     // Named arguments (`query => …`) would need the function's parameter names.
@@ -233,6 +267,18 @@ fn on_call(name: &str, raw: &[&Value], found: &mut TextSql) {
             },
             Some(Arg::Null) | None => {}
             Some(_) => found.unknown = true,
+        },
+        // The command is the last of two or three arguments: `(schedule, command)` or
+        // `(job_name, schedule, command)`.
+        Kind::CronSchedule => {
+            if matches!(args.len(), 2 | 3) {
+                run(args.last(), found);
+            }
+        }
+        Kind::CronAlter => match args.len() {
+            0..=2 => {}
+            3 => run(args.get(2), found),
+            _ => found.unknown = true,
         },
         Kind::Opaque => found.unknown = true,
     }
@@ -494,6 +540,69 @@ mod tests {
             ("SELECT dblink_send_query('conn', 'SELECT 3')", "SELECT 3"),
         ] {
             assert_eq!(of(q), sql(&[want]), "{q}");
+        }
+    }
+
+    #[test]
+    fn extension_commands_are_found() {
+        for (q, want) in [
+            (
+                "SELECT pg_background_launch('DELETE FROM t')",
+                "DELETE FROM t",
+            ),
+            (
+                "SELECT * FROM public.pg_background_launch_v2('VACUUM t', 65536)",
+                "VACUUM t",
+            ),
+            (
+                "SELECT pg_background_submit_v2('DROP TABLE t')",
+                "DROP TABLE t",
+            ),
+            (
+                "SELECT run_command_on_workers('DROP TABLE t')",
+                "DROP TABLE t",
+            ),
+            (
+                "SELECT run_command_on_all_nodes('DELETE FROM t', true)",
+                "DELETE FROM t",
+            ),
+            (
+                "SELECT cron.schedule('* * * * *', 'DELETE FROM t')",
+                "DELETE FROM t",
+            ),
+            (
+                "SELECT cron.schedule('purge', '0 * * * *', 'DELETE FROM t')",
+                "DELETE FROM t",
+            ),
+            // `search_path` may hold `cron`.
+            ("SELECT schedule('@daily', 'TRUNCATE t')", "TRUNCATE t"),
+            (
+                "SELECT cron.alter_job(7, NULL, 'DROP TABLE t')",
+                "DROP TABLE t",
+            ),
+        ] {
+            assert_eq!(of(q), sql(&[want]), "{q}");
+        }
+        // No command: nothing runs; another schema's `schedule` is not pg_cron's.
+        assert_eq!(
+            of("SELECT cron.alter_job(7, '@hourly')"),
+            TextSql::default()
+        );
+        assert_eq!(of("SELECT app.schedule('tomorrow')"), TextSql::default());
+        assert_eq!(
+            of("SELECT app.schedule('a', 'b', 'c', 'd')"),
+            TextSql::default()
+        );
+        // Another database or user, spliced shard names, raw WAL blocks: unknown.
+        for q in [
+            "SELECT cron.schedule_in_database('j', '@daily', 'DELETE FROM t', 'other')",
+            "SELECT cron.alter_job(7, NULL, 'DELETE FROM t', 'other')",
+            "SELECT cron.schedule('* * * * *', cmd) FROM jobs",
+            "SELECT run_command_on_shards('t', $$DELETE FROM %s$$)",
+            "SELECT run_command_on_colocated_placements('a', 'b', 'SELECT 1')",
+            "SELECT * FROM pg_get_wal_block_info('0/0', '0/FFFFFF', true)",
+        ] {
+            assert!(of(q).unknown, "{q}");
         }
     }
 
