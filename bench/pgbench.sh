@@ -179,11 +179,18 @@ run() {
   local name="$1" port="$2" user="$3" clients="$4" secs="$5" cpus="$6" log="${7:-}"
   local args=(-n -S -c "$clients" -j "$(( clients < 2 ? 1 : 2 ))" -T "$secs" -h 127.0.0.1 -p "$port" -U "$user")
   if [ -n "$log" ]; then args+=(-l --log-prefix "$tmp/$name"); fi
+  local busy0 total0 busy1 total1
+  read -r busy0 total0 < <(machine_ticks)
   PGPASSWORD="$PASSWORD" taskset -c "$cpus" pgbench "${args[@]}" appdb > "$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; exit 1; }
+  read -r busy1 total1 < <(machine_ticks)
+  echo "$(( busy1 - busy0 )) $(( total1 - total0 ))" > "$tmp/$name.cpu"
   grep -E "^tps = " "$tmp/$name.out" | head -1 | sed -E 's/^tps = ([0-9.]+).*/\1/'
 }
 # median per-transaction latency (µs) of a run's -l logs
 median_us() { cat "$tmp/$1".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Busy and total CPU ticks of the whole machine so far, all CPUs (/proc/stat): busy is user,
+# nice, system, irq and softirq; total adds idle, iowait and steal.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 # CPU time (user + system, clock ticks) a process has used so far, all threads.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # System (kernel) CPU time alone, clock ticks.
@@ -230,7 +237,8 @@ measure() {
   rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$layout" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
 
   python3 - "$layout" "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" \
-    "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" "$server_cpus" "$proxy_cpus" >> "$tmp/summary" <<'PY'
+    "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" "$server_cpus" "$proxy_cpus" \
+    "$(cat "$tmp/direct-$layout.cpu")" "$(cat "$tmp/gateway-$layout.cpu")" "$(cat "$tmp/pgbouncer-$layout.cpu")" >> "$tmp/summary" <<'PY'
 import sys
 a = sys.argv[1:]
 layout = a[0]
@@ -239,6 +247,7 @@ pd, pg, pb = (int(x) for x in a[4:7])
 rows, clients, secs = a[7], a[8], float(a[9])
 gt, bt, hz, gcs, bcs, gs, bs = (int(x) for x in a[10:17])
 server_cpus, proxy_cpus = a[17], a[18]
+(dbusy, dtotal), (gbusy, gtotal), (bbusy, btotal) = ((int(v) for v in x.split()) for x in a[19:22])
 def per_txn(ticks, tps):
     return 1e6 * ticks / hz / (tps * secs)
 print(f"layout {layout} (server and pgbench on CPUs {server_cpus}, proxy on CPUs {proxy_cpus}); "
@@ -254,6 +263,16 @@ ok2 = g >= b
 print(f"  budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
       f"gateway ≥ pgbouncer: {'met' if ok2 else 'MISSED'} ({g/b:.2f}×)")
 print(f"  audit rows written by the gateway: {rows} (the gateway's CPU includes its audit writer)")
+# Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
+# machine was: when the CPUs the run may use are saturated, TPS is their capacity divided by
+# the CPU each transaction costs, so a proxy's share of direct TPS is at most
+# direct CPU/txn ÷ (direct CPU/txn + proxy CPU/txn).
+mc = {n: per_txn(busy, tps) for n, busy, tps in (("d", dbusy, d), ("g", gbusy, g), ("b", bbusy, b))}
+busy = {n: 100 * bz / max(tot, 1) for n, bz, tot in (("d", dbusy, dtotal), ("g", gbusy, gtotal), ("b", bbusy, btotal))}
+print(f"  whole machine, CPU/txn (busy): direct {mc['d']:.0f} µs ({busy['d']:.0f} %), "
+      f"gateway {mc['g']:.0f} µs ({busy['g']:.0f} %), pgbouncer {mc['b']:.0f} µs ({busy['b']:.0f} %)")
+print(f"  80 % of direct on saturated CPUs leaves a proxy {mc['d'] / 4:.0f} µs of CPU per transaction "
+      f"(direct CPU/txn ÷ 4); the gateway used {per_txn(gt, g):.0f} µs, pgbouncer {per_txn(bt, b):.0f} µs")
 print()
 PY
 }

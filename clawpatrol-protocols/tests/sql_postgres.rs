@@ -569,10 +569,17 @@ fn extension_calls_that_run_sql_are_analysed() {
             "{text}: {all:?}"
         );
     }
-    // A `schedule` function of another schema is an ordinary call.
-    let all = analyze_postgres("SELECT app.schedule('tomorrow', 'soon')");
-    assert_eq!(all.len(), 1, "{all:?}");
-    assert!(!all[0].unparseable);
+    // A `schedule` function of another schema is an ordinary call, `schedule` an ordinary
+    // column.
+    for text in [
+        "SELECT app.schedule('tomorrow', 'soon')",
+        "SELECT e.schedule FROM events e WHERE e.schedule IS NOT NULL",
+    ] {
+        let all = analyze_postgres(text);
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(!all[0].unparseable);
+        assert_eq!(all, analyze_postgres_full(text), "{text}");
+    }
 }
 
 #[test]

@@ -36,12 +36,26 @@ enum Kind {
     /// `cron.alter_job(job_id, schedule, command, database, username, active)`: a new
     /// command; a new database or user moves the job where the facts cannot follow.
     CronAlter,
+    /// `cron.schedule_in_database(job_name, schedule, command, database, …)`: the command
+    /// runs in another database, perhaps as another user, where the facts cannot follow.
+    CronInDatabase,
     /// Reads tables it does not name (a whole schema or database, the changes decoded from
-    /// the WAL, an index's entries, the blocks a WAL record holds), runs SQL in another
-    /// database or as another user (`cron.schedule_in_database`), or splices its text
-    /// arguments into SQL unquoted (`connectby`, `xpath_table`, Citus's
-    /// `run_command_on_shards` family).
+    /// the WAL, an index's entries, the blocks a WAL record holds), runs SQL on other hosts
+    /// or as another user given in arrays or arguments (Citus's `master_run_on_worker`,
+    /// `execute_command_on_remote_nodes_as_user`), or splices its text arguments into SQL
+    /// unquoted (`connectby`, `xpath_table`, Citus's `run_command_on_shards` family).
     Opaque,
+}
+
+impl Kind {
+    /// Whether a call with a single argument (`x.f` and `(expr).f` call `f(x)`) may run SQL
+    /// or read a table: pg_cron's functions need two or more.
+    fn runs_alone(self) -> bool {
+        !matches!(
+            self,
+            Kind::CronSchedule | Kind::CronAlter | Kind::CronInDatabase
+        )
+    }
 }
 
 /// The schema pg_cron keeps its functions in (the extension cannot be moved).
@@ -68,10 +82,11 @@ fn kind(qualifier: Option<&str>, name: &str) -> Option<Kind> {
         // Citus runs the command on the nodes of the cluster.
         | "run_command_on_workers"
         | "run_command_on_all_nodes"
-        | "run_command_on_coordinator" => Kind::Query(0),
+        | "run_command_on_coordinator"
+        | "citus_run_local_command" => Kind::Query(0),
         "schedule" if cron => Kind::CronSchedule,
         "alter_job" if cron => Kind::CronAlter,
-        "schedule_in_database" if cron => Kind::Opaque,
+        "schedule_in_database" if cron => Kind::CronInDatabase,
         "ts_rewrite" => Kind::Rewrite,
         "crosstab" => Kind::Crosstab,
         "dblink" | "dblink_exec" | "dblink_open" | "dblink_send_query" => Kind::Dblink,
@@ -97,7 +112,9 @@ fn kind(qualifier: Option<&str>, name: &str) -> Option<Kind> {
         | "connectby"
         | "run_command_on_shards"
         | "run_command_on_placements"
-        | "run_command_on_colocated_placements" => Kind::Opaque,
+        | "run_command_on_colocated_placements"
+        | "master_run_on_worker"
+        | "execute_command_on_remote_nodes_as_user" => Kind::Opaque,
         _ => return None,
     })
 }
@@ -106,6 +123,12 @@ fn kind(qualifier: Option<&str>, name: &str) -> Option<Kind> {
 /// given in its arguments, whatever schema it is called in.
 pub(super) fn runs_text(function: &str) -> bool {
     kind(None, function).is_some()
+}
+
+/// True when a one-argument call of `function` (attribute notation) may run SQL or read a
+/// table.
+fn runs_alone(function: &str) -> bool {
+    kind(None, function).is_some_and(Kind::runs_alone)
 }
 
 /// What the calls of one parsed statement run and read.
@@ -176,7 +199,7 @@ fn walk(v: &Value, found: &mut TextSql) {
             {
                 if let [_, .., last] = fields.as_slice() {
                     if let Some(name) = name_part(last) {
-                        if runs_text(&name.to_ascii_lowercase()) {
+                        if runs_alone(&name.to_ascii_lowercase()) {
                             found.unknown = true;
                         }
                     }
@@ -214,7 +237,7 @@ fn on_indirection(ind: &Value, found: &mut TextSql) {
         found.functions.push(name.to_ascii_lowercase());
         if i == 0 {
             on_call(None, name, &[arg], found);
-        } else if runs_text(&name.to_ascii_lowercase()) {
+        } else if runs_alone(&name.to_ascii_lowercase()) {
             // Its argument is computed (a field, a subscript, another call).
             found.unknown = true;
         }
@@ -228,6 +251,7 @@ fn on_call(qualifier: Option<&str>, name: &str, raw: &[&Value], found: &mut Text
     let Some(kind) = kind(qualifier.as_deref(), &name.to_ascii_lowercase()) else {
         return;
     };
+    let in_cron = qualifier.as_deref() == Some(CRON_SCHEMA);
     // Named arguments (`query => …`) would need the function's parameter names.
     if raw
         .iter()
@@ -269,17 +293,26 @@ fn on_call(qualifier: Option<&str>, name: &str, raw: &[&Value], found: &mut Text
             Some(_) => found.unknown = true,
         },
         // The command is the last of two or three arguments: `(schedule, command)` or
-        // `(job_name, schedule, command)`.
-        Kind::CronSchedule => {
-            if matches!(args.len(), 2 | 3) {
-                run(args.last(), found);
-            }
-        }
+        // `(job_name, schedule, command)`. No released pg_cron has another form, so the
+        // server refuses other calls of `cron.schedule`; an unqualified one is then not
+        // pg_cron's.
+        Kind::CronSchedule => match args.len() {
+            2 | 3 => run(args.last(), found),
+            _ if in_cron => found.unknown = true,
+            _ => {}
+        },
+        // A command is analysed as if the job ran here; a database or user (or anything
+        // past the command) fails closed.
         Kind::CronAlter => match args.len() {
             0..=2 => {}
             3 => run(args.get(2), found),
             _ => found.unknown = true,
         },
+        Kind::CronInDatabase => {
+            if args.len() > 1 || in_cron {
+                found.unknown = true;
+            }
+        }
         Kind::Opaque => found.unknown = true,
     }
 }
@@ -580,6 +613,10 @@ mod tests {
                 "SELECT cron.alter_job(7, NULL, 'DROP TABLE t')",
                 "DROP TABLE t",
             ),
+            (
+                "SELECT citus_run_local_command('DROP TABLE t')",
+                "DROP TABLE t",
+            ),
         ] {
             assert_eq!(of(q), sql(&[want]), "{q}");
         }
@@ -593,11 +630,29 @@ mod tests {
             of("SELECT app.schedule('a', 'b', 'c', 'd')"),
             TextSql::default()
         );
+        assert_eq!(
+            of("SELECT schedule('a', 'b', 'c', 'd')"),
+            TextSql::default()
+        );
+        // pg_cron's functions take two or more arguments: `x.schedule` is a column (or a
+        // one-argument function that is not pg_cron's).
+        for q in [
+            "SELECT e.schedule FROM events e WHERE e.schedule IS NOT NULL",
+            "SELECT j.schedule, j.command, (j).alter_job FROM cron.job j",
+            "SELECT ('x'::text).schedule_in_database",
+        ] {
+            assert_eq!(of(q).sql, Vec::<String>::new(), "{q}");
+            assert!(!of(q).unknown, "{q}");
+        }
         // Another database or user, spliced shard names, raw WAL blocks: unknown.
         for q in [
             "SELECT cron.schedule_in_database('j', '@daily', 'DELETE FROM t', 'other')",
             "SELECT cron.alter_job(7, NULL, 'DELETE FROM t', 'other')",
             "SELECT cron.schedule('* * * * *', cmd) FROM jobs",
+            "SELECT cron.schedule('a', 'b', 'c', 'd')",
+            "SELECT schedule_in_database('j', '@daily', 'SELECT 1', 'db')",
+            "SELECT master_run_on_worker('{h}', '{5432}', '{\"DROP TABLE t\"}', false)",
+            "SELECT citus_internal.execute_command_on_remote_nodes_as_user('DROP TABLE t', 'u')",
             "SELECT run_command_on_shards('t', $$DELETE FROM %s$$)",
             "SELECT run_command_on_colocated_placements('a', 'b', 'SELECT 1')",
             "SELECT * FROM pg_get_wal_block_info('0/0', '0/FFFFFF', true)",
