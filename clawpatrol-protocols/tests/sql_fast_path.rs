@@ -113,6 +113,8 @@ const CORPUS: &[&str] = &[
     "SELECT pg_catalog.table_to_xml('secrets', true, false, '')",
     "SELECT * FROM dblink('dbname=x', 'SELECT 1') AS r(a int)",
     "SELECT query_to_xml(q, true, true, '') FROM queries",
+    "SELECT w(7 + a, wln.a e'x.al', b'101', X'1F', N'n.m') FROM t",
+    "SELECT causeRO~ ATPBson.al`er+poLL, wr+joLL, wb(7+ TULL, wLn.a e'cDht_.al`er+joLL, wr+j, ')",
     "SELECT cron.schedule('* * * * *', 'DELETE FROM t')",
     "SELECT schedule('@daily', 'TRUNCATE t'), app.schedule('x')",
     "SELECT cron.schedule_in_database('j', '@daily', 'DELETE FROM t', 'db')",

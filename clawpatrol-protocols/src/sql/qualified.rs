@@ -102,6 +102,17 @@ fn tokens(text: &str) -> Option<Vec<Token>> {
                     return None;
                 }
                 let word = text.get(start..i)?;
+                // `E'…'`, `B'…'`, `X'…'`, `N'…'`: one literal, not a name and a string.
+                if bytes.get(i) == Some(&b'\'')
+                    && matches!(
+                        word.as_bytes(),
+                        [b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'n' | b'N']
+                    )
+                {
+                    i = closed_quoted(bytes, i, b'\'')?;
+                    out.push(Token::Other(b'\''));
+                    continue;
+                }
                 if word.len() > MAX_IDENTIFIER {
                     return None;
                 }
@@ -285,6 +296,8 @@ mod tests {
             "SELECT x.y FROM s.unknown",
             // A typed literal names a type (found by the sql_postgres fuzz target).
             "SELECT s.mytype '1' FROM t",
+            // With a prefixed string too (found by the fuzz target).
+            "SELECT w(7, s.mytype e'x') FROM t",
         ] {
             let got = column_functions(text, &tables, text.starts_with("UPDATE"));
             assert_eq!(got, None, "{text}");
