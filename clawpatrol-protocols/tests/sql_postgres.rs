@@ -412,10 +412,7 @@ fn do_bodies_that_cannot_be_analysed_fail_closed() {
     ] {
         let all = analyze_postgres(text);
         assert_eq!(all[0].verb, "do", "{text}");
-        assert!(
-            all.iter().any(|s| s.shadow && s.unparseable),
-            "{text}: {all:?}"
-        );
+        assert!(has_unparseable_shadow(&all), "{text}: {all:?}");
     }
 }
 
@@ -509,7 +506,7 @@ fn qualified_column_references_count_as_functions() {
     assert_eq!(all, analyze_postgres_full(text));
     // A text-running function called so has a computed argument: unknown.
     let all = analyze_postgres("SELECT s.ts_stat FROM unnest(ARRAY['SELECT 1']) s");
-    assert!(all.iter().any(|s| s.shadow && s.unparseable), "{all:?}");
+    assert!(has_unparseable_shadow(&all), "{all:?}");
 }
 
 #[test]
@@ -522,16 +519,13 @@ fn strings_read_differently_without_standard_conforming_strings_fail_closed() {
         "DO $$ BEGIN EXECUTE $q$SELECT 'a\\' AS x, '; DROP TABLE t; --'$q$; END $$",
     ] {
         let all = analyze_postgres(text);
-        assert!(
-            all.iter().any(|s| s.shadow && s.unparseable),
-            "{text}: {all:?}"
-        );
+        assert!(has_unparseable_shadow(&all), "{text}: {all:?}");
         assert!(!all.iter().any(|s| s.verb == "drop"), "{text}: {all:?}");
     }
     // In a DO body any backslash in a plain string fails closed: the body is split with the
     // setting as the block starts, and a `SET` in it can change how later expressions lex.
     let all = analyze_postgres("DO $$ BEGIN RAISE NOTICE 'C:\\temp'; DELETE FROM t; END $$");
-    assert!(all.iter().any(|s| s.shadow && s.unparseable), "{all:?}");
+    assert!(has_unparseable_shadow(&all), "{all:?}");
     // In an E'' string it reads the same either way.
     let all = analyze_postgres("DO $$ BEGIN RAISE NOTICE E'C:\\temp'; DELETE FROM t; END $$");
     assert!(all.iter().all(|s| !s.unparseable), "{all:?}");
@@ -564,10 +558,7 @@ fn extension_calls_that_run_sql_are_analysed() {
         "SELECT * FROM pg_get_wal_block_info('0/0', '0/FFFFFF', true)",
     ] {
         let all = analyze_postgres(text);
-        assert!(
-            all.iter().any(|s| s.shadow && s.unparseable),
-            "{text}: {all:?}"
-        );
+        assert!(has_unparseable_shadow(&all), "{text}: {all:?}");
     }
     // A `schedule` function of another schema is an ordinary call, `schedule` an ordinary
     // column.
@@ -600,10 +591,7 @@ fn sql_or_tables_in_arguments_that_cannot_be_read_fail_closed() {
     ] {
         let all = analyze_postgres(text);
         assert!(!all[0].unparseable, "{text}");
-        assert!(
-            all.iter().any(|s| s.shadow && s.unparseable),
-            "{text}: {all:?}"
-        );
+        assert!(has_unparseable_shadow(&all), "{text}: {all:?}");
         assert_eq!(all, analyze_postgres_full(text), "{text}");
     }
     // Four levels are followed.
@@ -660,4 +648,9 @@ fn splitting_edge_cases() {
     // A comment-only piece parses to no statement: parsed, empty verb.
     let s = one("-- only a comment");
     assert!(!s.unparseable && s.verb.is_empty());
+}
+
+/// True when the analysis holds a shadow statement it could not read (fail closed).
+fn has_unparseable_shadow(all: &[SqlStatement]) -> bool {
+    all.iter().any(|s| s.shadow && s.unparseable)
 }
