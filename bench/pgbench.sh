@@ -5,6 +5,13 @@
 #   PERF_OUT=/tmp/gw.perf bench/pgbench.sh  # also record a perf profile of the gateway under load
 #   CLIENTS=8 DURATION=10 bench/pgbench.sh
 #   LAYOUTS=pinned bench/pgbench.sh         # only one CPU layout (default: "shared pinned")
+#   BUSY_POLL=500 bench/pgbench.sh          # busy-polling window of the second gateway run, µs
+#                                           # (default 1000; 0 skips that run)
+#
+# The gateway is measured twice per layout: as started by default, and with
+# `--postgres-busy-poll $BUSY_POLL` (its session threads keep polling for the next message
+# for that long instead of sleeping, which pays off only when the gateway has CPUs of its
+# own: compare the pinned and shared layouts).
 #
 # Each target is measured in two CPU layouts, one after the other:
 #   shared  server, pgbench and proxy float over every CPU (the proxy's CPU is taken from the
@@ -32,6 +39,8 @@ for layout in $LAYOUTS; do
 done
 DURATION="${DURATION:-30}"
 LAT_DURATION="${LAT_DURATION:-10}"
+BUSY_POLL="${BUSY_POLL:-1000}"
+case "$BUSY_POLL" in ''|*[!0-9]*) echo "bench/pgbench.sh: BUSY_POLL must be a number of microseconds" >&2; exit 2 ;; esac
 SCALE="${SCALE:-10}"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -152,14 +161,21 @@ pin_server() {
   for c in $(pgrep -P "$POSTMASTER_PID"); do taskset -a -pc "$1" "$c" >/dev/null; done
 }
 
-start_gateway() { # LAYOUT PROXY_CPUS
-  echo "==> clawpatrol gateway on 127.0.0.1:$GW_PORT (CPUs $2)"
-  CLAWPATROL_SECRET_APP="$PASSWORD" RUST_LOG=warn taskset -c "$2" "$CLAWPATROL" gateway "$tmp/policy.hcl" \
-    --state-dir "$tmp/state-$1" --proxy-listen 127.0.0.1:0 --transparent-listen 127.0.0.1:0 \
-    --management-listen 127.0.0.1:0 >"$tmp/gw-$1.out" 2>"$tmp/gw-$1.err" &
+start_gateway() { # NAME PROXY_CPUS [extra gateway args...]
+  local name="$1" cpus="$2"; shift 2
+  echo "==> clawpatrol gateway on 127.0.0.1:$GW_PORT (CPUs $cpus) $*"
+  CLAWPATROL_SECRET_APP="$PASSWORD" RUST_LOG=warn taskset -c "$cpus" "$CLAWPATROL" gateway "$tmp/policy.hcl" \
+    --state-dir "$tmp/state-$name" --proxy-listen 127.0.0.1:0 --transparent-listen 127.0.0.1:0 \
+    --management-listen 127.0.0.1:0 "$@" >"$tmp/gw-$name.out" 2>"$tmp/gw-$name.err" &
   GW_PID="$!"; pids+=("$GW_PID")
-  for _ in $(seq 100); do grep -q "^audit database" "$tmp/gw-$1.out" 2>/dev/null && break; sleep 0.1; done
-  grep -q "^audit database" "$tmp/gw-$1.out" || { cat "$tmp/gw-$1.err" >&2; exit 1; }
+  for _ in $(seq 100); do grep -q "^audit database" "$tmp/gw-$name.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "^audit database" "$tmp/gw-$name.out" || { cat "$tmp/gw-$name.err" >&2; exit 1; }
+}
+# Stops the gateway and prints the id of its last audit row (it really decided every
+# statement: rows are flushed on a clean shutdown).
+stop_gateway() { # NAME
+  kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+  "$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$1" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])'
 }
 start_pgbouncer() { # PROXY_CPUS
   echo "==> pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT (CPU $1)"
@@ -199,80 +215,102 @@ sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 ctx_switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 HZ="$(getconf CLK_TCK)"
 
-# measure LAYOUT: every target in that layout; appends one summary line to $tmp/summary
+# measure_proxy NAME PID PORT USER CPUS: a throughput run through a proxy; writes the run's
+# TPS to $tmp/NAME.tps and the proxy's CPU ticks, kernel ticks and context switches during it
+# to $tmp/NAME.proxy
+measure_proxy() {
+  local name="$1" pid="$2" port="$3" user="$4" cpus="$5" t0 s0 c0
+  t0="$(cpu_ticks "$pid")"; s0="$(sys_ticks "$pid")"; c0="$(ctx_switches "$pid")"
+  run "$name" "$port" "$user" "$CLIENTS" "$DURATION" "$cpus" > "$tmp/$name.tps"
+  echo "$(( $(cpu_ticks "$pid") - t0 )) $(( $(sys_ticks "$pid") - s0 )) $(( $(ctx_switches "$pid") - c0 ))" > "$tmp/$name.proxy"
+}
+
+# measure LAYOUT: every target in that layout; appends the layout's summary to $tmp/summary
 measure() {
   local layout="$1" server_cpus proxy_cpus
   read -r server_cpus proxy_cpus < <(layout_cpus "$layout")
   echo "==> layout $layout: server and pgbench on CPUs $server_cpus, proxies on CPUs $proxy_cpus"
   pin_server "$server_cpus"
-  start_gateway "$layout" "$proxy_cpus"
-  start_pgbouncer "$proxy_cpus"
-
-  echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE), each target"
-  local tps_direct tps_gw tps_bouncer
-  tps_direct="$(run "direct-$layout" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus")"
-  if [ -n "${PERF_OUT:-}" ]; then
-    # Optional CPU profile of the gateway during its throughput run (perf record -g).
-    (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT.$layout" -- sleep 10 >/dev/null 2>&1) &
-  fi
-  local gw0 gwsys0 gwcs0 b0 bsys0 bcs0
-  gw0="$(cpu_ticks "$GW_PID")"; gwsys0="$(sys_ticks "$GW_PID")"; gwcs0="$(ctx_switches "$GW_PID")"
-  tps_gw="$(run "gateway-$layout" "$GW_PORT" agent-placeholder "$CLIENTS" "$DURATION" "$server_cpus")"
-  local gw_ticks=$(( $(cpu_ticks "$GW_PID") - gw0 )) gw_sys=$(( $(sys_ticks "$GW_PID") - gwsys0 )) gw_cs=$(( $(ctx_switches "$GW_PID") - gwcs0 ))
-  b0="$(cpu_ticks "$BOUNCER_PID")"; bsys0="$(sys_ticks "$BOUNCER_PID")"; bcs0="$(ctx_switches "$BOUNCER_PID")"
-  tps_bouncer="$(run "pgbouncer-$layout" "$BOUNCER_PORT" app "$CLIENTS" "$DURATION" "$server_cpus")"
-  local bouncer_ticks=$(( $(cpu_ticks "$BOUNCER_PID") - b0 )) bouncer_sys=$(( $(sys_ticks "$BOUNCER_PID") - bsys0 )) bouncer_cs=$(( $(ctx_switches "$BOUNCER_PID") - bcs0 ))
-
-  echo "==> 1-client latency runs ($LAT_DURATION s each)"
+  echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE) per target, then 1-client latency runs ($LAT_DURATION s)"
+  # Targets: name, label, port, user; the gateway's audit row count per gateway target.
+  local targets=("direct|direct|$PG_PORT|app")
+  run "direct-$layout" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus" > "$tmp/direct-$layout.tps"
+  echo "0 0 0" > "$tmp/direct-$layout.proxy"
   run "lat_direct-$layout" "$PG_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
-  run "lat_gateway-$layout" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+
+  local gw_runs=("gateway|clawpatrol gateway|")
+  if [ "$BUSY_POLL" -gt 0 ]; then gw_runs+=("gateway_bp|gateway, busy-poll $BUSY_POLL µs|--postgres-busy-poll $BUSY_POLL"); fi
+  local entry name label args
+  for entry in "${gw_runs[@]}"; do
+    IFS='|' read -r name label args <<< "$entry"
+    # shellcheck disable=SC2086 # $args is a flag and its value
+    start_gateway "$name-$layout" "$proxy_cpus" $args
+    if [ -n "${PERF_OUT:-}" ]; then
+      # Optional CPU profile of the gateway during its throughput run (perf record -g).
+      (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT.$name.$layout" -- sleep 10 >/dev/null 2>&1) &
+    fi
+    measure_proxy "$name-$layout" "$GW_PID" "$GW_PORT" agent-placeholder "$server_cpus"
+    run "lat_$name-$layout" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+    stop_gateway "$name-$layout" > "$tmp/$name-$layout.rows"
+    targets+=("$name|$label|$GW_PORT|agent-placeholder")
+  done
+
+  start_pgbouncer "$proxy_cpus"
+  measure_proxy "pgbouncer-$layout" "$BOUNCER_PID" "$BOUNCER_PORT" app "$server_cpus"
   run "lat_pgbouncer-$layout" "$BOUNCER_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
-  local p50_direct p50_gw p50_bouncer
-  p50_direct="$(median_us "lat_direct-$layout")"; p50_gw="$(median_us "lat_gateway-$layout")"; p50_bouncer="$(median_us "lat_pgbouncer-$layout")"
-
-  # The gateway really decided every statement: audit rows after a clean shutdown.
-  kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
   stop_pgbouncer
-  local rows
-  rows="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$layout" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
+  targets+=("pgbouncer|pgbouncer (session)|$BOUNCER_PORT|app")
 
-  python3 - "$layout" "$tps_direct" "$tps_gw" "$tps_bouncer" "$p50_direct" "$p50_gw" "$p50_bouncer" "$rows" "$CLIENTS" "$DURATION" \
-    "$gw_ticks" "$bouncer_ticks" "$HZ" "$gw_cs" "$bouncer_cs" "$gw_sys" "$bouncer_sys" "$server_cpus" "$proxy_cpus" \
-    "$(cat "$tmp/direct-$layout.cpu")" "$(cat "$tmp/gateway-$layout.cpu")" "$(cat "$tmp/pgbouncer-$layout.cpu")" >> "$tmp/summary" <<'PY'
+  local t lines=()
+  for t in "${targets[@]}"; do
+    IFS='|' read -r name label _ _ <<< "$t"
+    local rows=""
+    [ -f "$tmp/$name-$layout.rows" ] && rows="$(cat "$tmp/$name-$layout.rows")"
+    lines+=("$name|$label|$(cat "$tmp/$name-$layout.tps")|$(median_us "lat_$name-$layout")|$(cat "$tmp/$name-$layout.proxy")|$(cat "$tmp/$name-$layout.cpu")|$rows")
+  done
+  python3 - "$layout" "$CLIENTS" "$DURATION" "$HZ" "$server_cpus" "$proxy_cpus" "${lines[@]}" >> "$tmp/summary" <<'PY'
 import sys
-a = sys.argv[1:]
-layout = a[0]
-d, g, b = (float(x) for x in a[1:4])
-pd, pg, pb = (int(x) for x in a[4:7])
-rows, clients, secs = a[7], a[8], float(a[9])
-gt, bt, hz, gcs, bcs, gs, bs = (int(x) for x in a[10:17])
-server_cpus, proxy_cpus = a[17], a[18]
-(dbusy, dtotal), (gbusy, gtotal), (bbusy, btotal) = ((int(v) for v in x.split()) for x in a[19:22])
+layout, clients, secs, hz, server_cpus, proxy_cpus = sys.argv[1:7]
+secs, hz = float(secs), int(hz)
+rows = []
+for line in sys.argv[7:]:
+    name, label, tps, p50, proxy, machine, audit = line.split("|")
+    ticks, sys_ticks, cs = (int(x) for x in proxy.split())
+    busy, total = (int(x) for x in machine.split())
+    rows.append(dict(name=name, label=label, tps=float(tps), p50=int(p50), ticks=ticks,
+                     sys=sys_ticks, cs=cs, busy=busy, total=total, audit=audit))
+by = {r["name"]: r for r in rows}
+d = by["direct"]
 def per_txn(ticks, tps):
     return 1e6 * ticks / hz / (tps * secs)
 print(f"layout {layout} (server and pgbench on CPUs {server_cpus}, proxy on CPUs {proxy_cpus}); "
       f"pgbench -S, {clients} clients, {secs:.0f} s")
-print("                          TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
-print(f"  direct              {d:9.0f}     100.0 %    {pd:7d} µs          —")
-print(f"  clawpatrol gateway  {g:9.0f}   {100*g/d:7.1f} %    {pg:7d} µs   {pg-pd:+7d} µs"
-      f"   {per_txn(gt, g):6.0f} µs ({per_txn(gs, g):3.0f} µs)        {gcs / (g * secs):.2f}")
-print(f"  pgbouncer (session) {b:9.0f}   {100*b/d:7.1f} %    {pb:7d} µs   {pb-pd:+7d} µs"
-      f"   {per_txn(bt, b):6.0f} µs ({per_txn(bs, b):3.0f} µs)        {bcs / (b * secs):.2f}")
-ok1 = g >= 0.8 * d
-ok2 = g >= b
-print(f"  budget: gateway ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} ({100*g/d:.1f} %); "
-      f"gateway ≥ pgbouncer: {'met' if ok2 else 'MISSED'} ({g/b:.2f}×)")
-print(f"  audit rows written by the gateway: {rows} (the gateway's CPU includes its audit writer)")
+print("                                      TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
+for r in rows:
+    line = f"  {r['label']:<32} {r['tps']:9.0f}   {100 * r['tps'] / d['tps']:7.1f} %    {r['p50']:7d} µs"
+    if r is d:
+        line += "          —"
+    else:
+        line += (f"   {r['p50'] - d['p50']:+7d} µs   {per_txn(r['ticks'], r['tps']):6.0f} µs "
+                 f"({per_txn(r['sys'], r['tps']):3.0f} µs)        {r['cs'] / (r['tps'] * secs):.2f}")
+    print(line)
+b = by["pgbouncer"]
+for r in rows:
+    if r["audit"]:
+        ok1 = r["tps"] >= 0.8 * d["tps"]
+        ok2 = r["tps"] >= b["tps"]
+        print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} "
+              f"({100 * r['tps'] / d['tps']:.1f} %); ≥ pgbouncer: {'met' if ok2 else 'MISSED'} "
+              f"({r['tps'] / b['tps']:.2f}×); audit rows written: {r['audit']}")
 # Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
 # machine was: when the CPUs the run may use are saturated, TPS is their capacity divided by
 # the CPU each transaction costs, so a proxy's share of direct TPS is at most
 # direct CPU/txn ÷ (direct CPU/txn + proxy CPU/txn).
-mc = {n: per_txn(busy, tps) for n, busy, tps in (("d", dbusy, d), ("g", gbusy, g), ("b", bbusy, b))}
-busy = {n: 100 * bz / max(tot, 1) for n, bz, tot in (("d", dbusy, dtotal), ("g", gbusy, gtotal), ("b", bbusy, btotal))}
-print(f"  whole machine, CPU/txn (busy): direct {mc['d']:.0f} µs ({busy['d']:.0f} %), "
-      f"gateway {mc['g']:.0f} µs ({busy['g']:.0f} %), pgbouncer {mc['b']:.0f} µs ({busy['b']:.0f} %)")
-print(f"  80 % of direct on saturated CPUs leaves a proxy {mc['d'] / 4:.0f} µs of CPU per transaction "
-      f"(direct CPU/txn ÷ 4); the gateway used {per_txn(gt, g):.0f} µs, pgbouncer {per_txn(bt, b):.0f} µs")
+print("  whole machine, CPU/txn (busy): " + ", ".join(
+    f"{r['name']} {per_txn(r['busy'], r['tps']):.0f} µs ({100 * r['busy'] / max(r['total'], 1):.0f} %)" for r in rows))
+print(f"  80 % of direct on saturated CPUs leaves a proxy {per_txn(d['busy'], d['tps']) / 4:.0f} µs of CPU per "
+      "transaction (direct CPU/txn ÷ 4); used: " + ", ".join(
+          f"{r['name']} {per_txn(r['ticks'], r['tps']):.0f} µs" for r in rows if r is not d))
 print()
 PY
 }

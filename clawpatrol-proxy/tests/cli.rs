@@ -144,6 +144,18 @@ fn diff_exits_1_when_decisions_change() {
 }
 
 #[test]
+fn gateway_refuses_a_busy_poll_window_over_ten_milliseconds() {
+    let out = clawpatrol(
+        &["gateway", "policy.hcl", "--postgres-busy-poll", "10001"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("--postgres-busy-poll"), "{err}");
+    assert!(err.contains("0..=10000"), "{err}");
+}
+
+#[test]
 fn gateway_refuses_zero_postgres_threads() {
     let out = clawpatrol(&["gateway", "policy.hcl", "--postgres-threads", "0"], None);
     assert_eq!(out.status.code(), Some(2));

@@ -1557,6 +1557,56 @@ async fn one_session_thread_serves_a_waiting_session_and_others() {
     waiter.simple_query("SELECT 1").await.unwrap();
 }
 
+/// CPU time (user + system, clock ticks) the process has used so far, all threads.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// With busy polling on, sessions are decided as usual (an allowed statement returns rows, a
+/// denied one gets 42501 and the session goes on), and once they are idle the session
+/// thread sleeps instead of polling on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_polling_sessions_are_gated_and_the_thread_sleeps_when_idle() {
+    let s = setup_with_args(&["--postgres-threads", "1", "--postgres-busy-poll", "2000"]);
+    let log = s.gw.log_text();
+    assert!(
+        log.contains("1 postgres session thread") && log.contains("busy_poll_us=2000"),
+        "{log}"
+    );
+    let port = s.gw.port("postgres.db");
+    let conn_str =
+        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
+    let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..200 {
+        let row = client
+            .query_one("SELECT name FROM t WHERE id = 2", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "beta");
+    }
+    let err = client.simple_query("DROP TABLE t").await.unwrap_err();
+    assert_eq!(err.as_db_error().unwrap().code().code(), "42501");
+    let row = client
+        .query_one("SELECT name FROM t WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "alpha");
+    // Idle with the session open: a thread still polling would use about one CPU.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = cpu_ticks(s.gw.pid());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let used = cpu_ticks(s.gw.pid()) - before;
+    assert!(used < 10, "the idle gateway used {used} clock ticks in 2 s");
+    drop(client);
+}
+
 /// SIGTERM: no new sessions; an open session past the grace period is closed, its rows are
 /// flushed, and the gateway exits 0 (the session threads stop before the audit queue drains).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

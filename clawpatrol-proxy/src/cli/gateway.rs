@@ -75,6 +75,13 @@ pub struct Args {
     /// per CPU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     postgres_threads: Option<u16>,
+    /// After a Postgres session's last read, keep polling for the next message this many
+    /// microseconds before the thread sleeps (0, the default: off). Saves waking an idle CPU
+    /// per message when the gateway has cores of its own; costs CPU, so leave it off when the
+    /// gateway shares cores with the database or the agents.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::postgres::threads::MAX_BUSY_POLL_US)))]
+    postgres_busy_poll: u32,
 }
 
 /// Why the gateway could not start.
@@ -302,8 +309,10 @@ async fn serve(
             || std::thread::available_parallelism().map_or(1, usize::from),
             usize::from,
         );
-        let threads = SessionThreads::start(n)?;
+        let busy_poll = std::time::Duration::from_micros(u64::from(args.postgres_busy_poll));
+        let threads = SessionThreads::start_with(n, busy_poll)?;
         tracing::info!(
+            busy_poll_us = args.postgres_busy_poll,
             "{n} postgres session thread{}",
             if n == 1 { "" } else { "s" }
         );

@@ -275,6 +275,7 @@ pub async fn run(
                     if n == 0 {
                         return Ok(());
                     }
+                    super::threads::active();
                     if pump.held.is_some() {
                         pump.held_bytes += n;
                     }
@@ -285,6 +286,7 @@ pub async fn run(
                     if n == 0 {
                         return Ok(());
                     }
+                    super::threads::active();
                     pump.on_upstream(&ubuf[..n])?;
                 }
             }

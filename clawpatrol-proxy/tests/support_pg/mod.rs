@@ -271,6 +271,11 @@ impl PgGateway {
         panic!("gateway did not start (ports kept being taken):\n{last}")
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("gateway already stopped").id()
+    }
+
     /// Starts the gateway; on failure, its log.
     pub fn try_start_with_args(
         config: &Path,
