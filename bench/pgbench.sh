@@ -41,6 +41,7 @@ DURATION="${DURATION:-30}"
 LAT_DURATION="${LAT_DURATION:-10}"
 BUSY_POLL="${BUSY_POLL:-1000}"
 case "$BUSY_POLL" in ''|*[!0-9]*) echo "bench/pgbench.sh: BUSY_POLL must be a number of microseconds" >&2; exit 2 ;; esac
+if [ "$BUSY_POLL" -gt 10000 ]; then echo "bench/pgbench.sh: BUSY_POLL is at most 10000 µs (the gateway's limit)" >&2; exit 2; fi
 SCALE="${SCALE:-10}"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -202,8 +203,8 @@ run() {
   echo "$(( busy1 - busy0 )) $(( total1 - total0 ))" > "$tmp/$name.cpu"
   grep -E "^tps = " "$tmp/$name.out" | head -1 | sed -E 's/^tps = ([0-9.]+).*/\1/'
 }
-# median per-transaction latency (µs) of a run's -l logs
-median_us() { cat "$tmp/$1".* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median per-transaction latency (µs) of a run's -l logs (NAME.<pid>[.<thread>]; not NAME.out or NAME.cpu)
+median_us() { cat "$tmp/$1".[0-9]* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # Busy and total CPU ticks of the whole machine so far, all CPUs (/proc/stat): busy is user,
 # nice, system, irq and softirq; total adds idle, iowait and steal.
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
@@ -285,7 +286,7 @@ def per_txn(ticks, tps):
     return 1e6 * ticks / hz / (tps * secs)
 print(f"layout {layout} (server and pgbench on CPUs {server_cpus}, proxy on CPUs {proxy_cpus}); "
       f"pgbench -S, {clients} clients, {secs:.0f} s")
-print("                                      TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
+print("                                         TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
 for r in rows:
     line = f"  {r['label']:<32} {r['tps']:9.0f}   {100 * r['tps'] / d['tps']:7.1f} %    {r['p50']:7d} µs"
     if r is d:

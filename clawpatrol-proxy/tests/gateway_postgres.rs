@@ -1567,11 +1567,11 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// With busy polling on, sessions are decided as usual (an allowed statement returns rows, a
-/// denied one gets 42501 and the session goes on), and once they are idle the session
-/// thread sleeps instead of polling on.
+/// denied one gets 42501 and the session goes on), the session thread polled while they ran,
+/// and once they are idle it sleeps instead of polling on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_polling_sessions_are_gated_and_the_thread_sleeps_when_idle() {
-    let s = setup_with_args(&["--postgres-threads", "1", "--postgres-busy-poll", "2000"]);
+    let mut s = setup_with_args(&["--postgres-threads", "1", "--postgres-busy-poll", "2000"]);
     let log = s.gw.log_text();
     assert!(
         log.contains("1 postgres session thread") && log.contains("busy_poll_us=2000"),
@@ -1605,6 +1605,18 @@ async fn busy_polling_sessions_are_gated_and_the_thread_sleeps_when_idle() {
     let used = cpu_ticks(s.gw.pid()) - before;
     assert!(used < 10, "the idle gateway used {used} clock ticks in 2 s");
     drop(client);
+    // The thread did poll: the gateway reports how often when it stops.
+    let status = tokio::task::block_in_place(|| s.gw.terminate()).expect("the gateway exited");
+    assert!(status.success(), "{status:?}");
+    let log = s.gw.log_text();
+    let polls: u64 = log
+        .lines()
+        .find(|l| l.contains("non-blocking polls made while busy polling"))
+        .and_then(|l| l.split("polls=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no busy-poll count in the log:\n{log}"));
+    assert!(polls > 0, "{log}");
 }
 
 /// SIGTERM: no new sessions; an open session past the grace period is closed, its rows are

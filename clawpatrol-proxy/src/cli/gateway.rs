@@ -364,7 +364,15 @@ async fn serve(
     // drains.
     if let Some(threads) = pg_threads {
         match Arc::try_unwrap(threads) {
-            Ok(mut threads) => threads.stop(),
+            Ok(mut threads) => {
+                threads.stop();
+                if args.postgres_busy_poll > 0 {
+                    tracing::info!(
+                        polls = threads.busy_polls(),
+                        "postgres session threads stopped; non-blocking polls made while busy polling"
+                    );
+                }
+            }
             Err(_) => tracing::error!("postgres session threads still in use at shutdown"),
         }
     }

@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn busy_polling_follows_activity_and_then_sleeps() {
-        let pool = SessionThreads::start_with(1, Duration::from_millis(5)).unwrap();
+        let pool = SessionThreads::start_with(1, Duration::from_millis(50)).unwrap();
         let tracker = TaskTracker::new();
         // Nothing has happened yet: the thread sleeps.
         std::thread::sleep(Duration::from_millis(50));
@@ -309,17 +309,20 @@ mod tests {
 
     #[test]
     fn stop_ends_busy_polling_threads() {
-        let mut pool = SessionThreads::start_with(2, Duration::from_millis(10_000)).unwrap();
+        let mut pool = SessionThreads::start_with(1, Duration::from_millis(10_000)).unwrap();
         let tracker = TaskTracker::new();
-        for _ in 0..2 {
-            pool.spawn(&tracker, async { active() });
-        }
+        pool.spawn(&tracker, async { active() });
         assert!(rises_above(&pool, 0));
-        // Both threads are polling; stop still ends them.
-        pool.stop();
-        let after = pool.busy_polls();
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(pool.busy_polls(), after);
+        // The thread is polling (for 10 s more); stop still ends it at once.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            pool.stop();
+            let _ = tx.send(pool.busy_polls());
+        });
+        let after = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("stop() did not end a polling thread");
+        assert!(after > 0);
     }
 
     #[test]
