@@ -333,16 +333,22 @@ fn login_failures_are_fatal_28000() {
     assert!(!db.message().contains(MD5_PASSWORD));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extended_protocol_reload_and_denied_parse() {
-    let s = setup();
-    let port = s.gw.port("postgres.db");
+/// A tokio-postgres session through the gateway's listener on `port`, as the agent (its
+/// connection task runs in the background).
+async fn agent_session(port: u16) -> tokio_postgres::Client {
     let conn_str =
         format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
     let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_protocol_reload_and_denied_parse() {
+    let s = setup();
+    let client = agent_session(s.gw.port("postgres.db")).await;
 
     // Prepared statements with parameters.
     let stmt = client
@@ -1506,15 +1512,7 @@ async fn one_session_thread_serves_a_waiting_session_and_others() {
         s.gw.log_text()
     );
     let port = s.gw.port("postgres.db");
-    let conn_str =
-        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
-    let connect = || async {
-        let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client
-    };
+    let connect = || agent_session(port);
     let holder = connect().await;
     let waiter = connect().await;
     holder
@@ -1577,13 +1575,7 @@ async fn busy_polling_sessions_are_gated_and_the_thread_sleeps_when_idle() {
         log.contains("1 postgres session thread") && log.contains("busy_poll_us=2000"),
         "{log}"
     );
-    let port = s.gw.port("postgres.db");
-    let conn_str =
-        format!("host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable");
-    let (client, conn) = tokio_postgres::connect(&conn_str, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = agent_session(s.gw.port("postgres.db")).await;
     for _ in 0..200 {
         let row = client
             .query_one("SELECT name FROM t WHERE id = 2", &[])
