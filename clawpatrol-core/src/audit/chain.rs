@@ -90,12 +90,23 @@ fn last_row(id: &Option<i64>) -> String {
 
 /// The hex SHA-256 of `rec`'s content prefixed by `prev_hash` (the canonical form above).
 pub fn content_hash(rec: &AuditRecord, prev_hash: &str) -> String {
-    let mut pre = String::with_capacity(512);
+    let mut pre = String::with_capacity(1024);
     pre.push_str(DOMAIN);
     pre.push_str(prev_hash);
     pre.push('\n');
     write_fields(rec, &mut pre);
-    hex::encode(Sha256::digest(pre.as_bytes()))
+    hex_lower(&Sha256::digest(pre.as_bytes()))
+}
+
+/// Lower-case hex of `bytes`, written straight into a string of the final size.
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// Links `rec` after a row whose hash is `prev_hash`: sets `prev_hash` and `hash`.
@@ -315,20 +326,34 @@ fn canonical(v: &serde_json::Value, out: &mut String) {
             out.push(']');
         }
         V::Object(m) => {
-            let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                quote(k, out);
-                out.push(':');
-                canonical(item, out);
+            // serde_json's map is a BTreeMap, whose order is the keys' byte order, unless some
+            // crate in the build turns on `preserve_order`: only then are entries sorted here.
+            if m.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                object(m.iter(), out);
+            } else {
+                let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                object(entries.into_iter(), out);
             }
-            out.push('}');
         }
     }
+}
+
+/// Writes a JSON object from entries already in canonical key order.
+fn object<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+    out: &mut String,
+) {
+    out.push('{');
+    for (i, (k, item)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        quote(k, out);
+        out.push(':');
+        canonical(item, out);
+    }
+    out.push('}');
 }
 
 fn quote(s: &str, out: &mut String) {
@@ -380,6 +405,13 @@ mod tests {
         let mut out = String::new();
         quote(&s, &mut out);
         assert_eq!(out, serde_json::to_string(&s).unwrap());
+    }
+
+    #[test]
+    fn hex_lower_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_lower(&bytes), hex::encode(&bytes));
+        assert_eq!(hex_lower(&[]), "");
     }
 
     proptest::proptest! {

@@ -81,6 +81,8 @@ impl AuditError {
 pub struct AuditStore {
     conn: Connection,
     path: PathBuf,
+    /// `insert_sql(n)` for each of `INSERT_SIZES`.
+    insert_sql: [String; INSERT_SIZES.len()],
 }
 
 impl std::fmt::Debug for AuditStore {
@@ -96,11 +98,30 @@ status, bytes_in, bytes_out, ms, action, reason, req_sha, resp_sha, req_body, re
 req_headers, resp_headers, extra, endpoint, rule, credential, approver, approver_type, \
 approver_by, prev_hash, hash";
 
-const INSERT: &str = "INSERT INTO actions (action_id, ts_ns, mode, family, agent_ip, profile, \
-host, method, path, status, bytes_in, bytes_out, ms, action, reason, req_sha, resp_sha, req_body, \
-resp_body, req_headers, resp_headers, extra, endpoint, rule, credential, approver, approver_type, \
-approver_by, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
+/// The `actions` columns an append writes, in binding order.
+const INSERT_COLUMNS: &str = "action_id, ts_ns, mode, family, agent_ip, profile, host, method, \
+path, status, bytes_in, bytes_out, ms, action, reason, req_sha, resp_sha, req_body, resp_body, \
+req_headers, resp_headers, extra, endpoint, rule, credential, approver, approver_type, \
+approver_by, prev_hash, hash";
+
+/// Parameters bound per row (the number of `INSERT_COLUMNS`).
+const PER_ROW: usize = 30;
+
+/// Rows per multi-row `INSERT`, largest first: a batch is written in statements of these sizes
+/// (32 × 30 parameters stays well under SQLite's limit), so one statement carries many rows and
+/// at most six statements are ever prepared.
+const INSERT_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// `INSERT OR FAIL INTO actions (…) VALUES (…), …` for `rows` rows. `OR FAIL` spares SQLite
+/// the statement journal it keeps to undo a failing multi-row statement (a copy of every page
+/// the statement touches): `append` rolls back its whole transaction on any error instead.
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; PER_ROW].join(", "));
+    format!(
+        "INSERT OR FAIL INTO actions ({INSERT_COLUMNS}) VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
 
 impl AuditStore {
     /// Opens the database at `path`, creating it (and its directory, mode 0700) if needed;
@@ -176,6 +197,7 @@ impl AuditStore {
         let mut store = AuditStore {
             conn,
             path: path.to_path_buf(),
+            insert_sql: INSERT_SIZES.map(insert_sql),
         };
         store.migrate(create)?;
         Ok(store)
@@ -248,53 +270,30 @@ impl AuditStore {
         let (mut head, mut count): (String, i64) = tx
             .prepare_cached("SELECT hash, count FROM audit_head WHERE id = 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT)?;
-            for rec in recs.iter_mut() {
+        let mut rest: &mut [AuditRecord] = recs;
+        while !rest.is_empty() {
+            let (size, sql) = INSERT_SIZES
+                .iter()
+                .zip(&self.insert_sql)
+                .find(|(size, _)| **size <= rest.len())
+                .unwrap_or((&1, &self.insert_sql[INSERT_SIZES.len() - 1]));
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(*size);
+            rest = tail;
+            let mut stmt = tx.prepare_cached(sql)?;
+            let mut at = 0;
+            for rec in chunk.iter_mut() {
                 seal(rec, &head);
-                let big = |field| AuditError::TooLarge {
-                    action_id: rec.action_id.clone(),
-                    field,
-                };
-                let bytes_in = i64::try_from(rec.bytes_in).map_err(|_| big("bytes_in"))?;
-                let bytes_out = i64::try_from(rec.bytes_out).map_err(|_| big("bytes_out"))?;
-                let ms = i64::try_from(rec.ms).map_err(|_| big("ms"))?;
-                stmt.execute(params![
-                    rec.action_id,
-                    rec.ts_ns,
-                    rec.mode,
-                    rec.family,
-                    rec.agent_ip,
-                    rec.profile,
-                    rec.host,
-                    rec.method,
-                    rec.path,
-                    rec.status,
-                    bytes_in,
-                    bytes_out,
-                    ms,
-                    rec.action,
-                    rec.reason,
-                    rec.req_sha,
-                    rec.resp_sha,
-                    rec.req_body,
-                    rec.resp_body,
-                    json_text(&rec.req_headers),
-                    json_text(&rec.resp_headers),
-                    json_text(&rec.extra),
-                    rec.endpoint,
-                    rec.rule,
-                    rec.credential,
-                    rec.approver,
-                    rec.approver_type,
-                    rec.approver_by,
-                    rec.prev_hash,
-                    rec.hash,
-                ])?;
-                rec.id = tx.last_insert_rowid();
                 head.clone_from(&rec.hash);
-                count += 1;
+                bind_row(&mut stmt, &mut at, rec)?;
             }
+            stmt.raw_execute()?;
+            // One statement inside our write transaction: its rows got consecutive ids
+            // ending at the last one inserted.
+            let last = tx.last_insert_rowid();
+            for (rec, back) in chunk.iter_mut().zip((0..*size).rev()) {
+                rec.id = last - i64::try_from(back).unwrap_or(0);
+            }
+            count += i64::try_from(*size).unwrap_or(0);
         }
         tx.prepare_cached("UPDATE audit_head SET hash = ?1, count = ?2 WHERE id = 1")?
             .execute(params![head, count])?;
@@ -420,6 +419,58 @@ impl AuditStore {
         tx.finish()?;
         Ok(n)
     }
+}
+
+/// Binds one record's columns (in `INSERT_COLUMNS` order) after parameter `at`.
+fn bind_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: &mut usize,
+    rec: &AuditRecord,
+) -> Result<(), AuditError> {
+    let big = |field| AuditError::TooLarge {
+        action_id: rec.action_id.clone(),
+        field,
+    };
+    let bytes_in = i64::try_from(rec.bytes_in).map_err(|_| big("bytes_in"))?;
+    let bytes_out = i64::try_from(rec.bytes_out).map_err(|_| big("bytes_out"))?;
+    let ms = i64::try_from(rec.ms).map_err(|_| big("ms"))?;
+    let values: [&dyn rusqlite::ToSql; PER_ROW] = [
+        &rec.action_id,
+        &rec.ts_ns,
+        &rec.mode,
+        &rec.family,
+        &rec.agent_ip,
+        &rec.profile,
+        &rec.host,
+        &rec.method,
+        &rec.path,
+        &rec.status,
+        &bytes_in,
+        &bytes_out,
+        &ms,
+        &rec.action,
+        &rec.reason,
+        &rec.req_sha,
+        &rec.resp_sha,
+        &rec.req_body,
+        &rec.resp_body,
+        &json_text(&rec.req_headers),
+        &json_text(&rec.resp_headers),
+        &json_text(&rec.extra),
+        &rec.endpoint,
+        &rec.rule,
+        &rec.credential,
+        &rec.approver,
+        &rec.approver_type,
+        &rec.approver_by,
+        &rec.prev_hash,
+        &rec.hash,
+    ];
+    for v in values {
+        *at += 1;
+        stmt.raw_bind_parameter(*at, v)?;
+    }
+    Ok(())
 }
 
 fn json_text<T: serde::Serialize>(v: &T) -> String {
@@ -658,6 +709,43 @@ mod tests {
         let e = store.append(&mut [rec(2), r]).unwrap_err();
         assert!(e.to_string().contains("`bytes_out` is too large"), "{e}");
         assert_eq!(store.verify().unwrap(), 0);
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_large_batch_is_written_in_chunks_with_the_ids_the_rows_got() {
+        let path = temp_db("chunks");
+        let mut store = AuditStore::open(&path).unwrap();
+        store.append(&mut [rec(1), rec(2), rec(3)]).unwrap();
+        // 61 rows: statements of 32, 16, 8, 4 and 1 rows.
+        let mut batch: Vec<AuditRecord> = (4..=64).map(rec).collect();
+        store.append(&mut batch).unwrap();
+        for (r, want) in batch.iter().zip(4..) {
+            assert_eq!(r.id, want, "{}", r.action_id);
+            assert_eq!(store.get(&r.action_id).unwrap().unwrap(), *r);
+        }
+        for pair in batch.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+        }
+        assert_eq!(store.verify().unwrap(), 64);
+        assert_eq!(store.head().unwrap(), (batch[60].hash.clone(), 64));
+        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_bad_record_after_a_written_chunk_stores_nothing_of_the_batch() {
+        let path = temp_db("late-bad");
+        let mut store = AuditStore::open(&path).unwrap();
+        store.append(&mut [rec(1)]).unwrap();
+        let head = store.head().unwrap();
+        // The first 32 rows are inserted by one statement before row 36 fails to bind.
+        let mut batch: Vec<AuditRecord> = (2..=41).map(rec).collect();
+        batch[34].bytes_in = u64::MAX;
+        let e = store.append(&mut batch).unwrap_err();
+        assert!(e.to_string().contains("`bytes_in` is too large"), "{e}");
+        assert_eq!(store.head().unwrap(), head);
+        assert_eq!(store.verify().unwrap(), 1);
+        assert_eq!(store.get("0190-0002").unwrap(), None);
         std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).ok();
     }
 }
