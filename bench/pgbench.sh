@@ -212,18 +212,29 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # System (kernel) CPU time alone, clock ticks.
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
+# CPU ticks the gateway's audit writer thread (`clawpatrol-audit`, 15 characters in comm) has
+# used so far; 0 for processes without one.
+writer_ticks() {
+  local n=0 t
+  for t in /proc/"$1"/task/*; do
+    case "$(cat "$t/comm" 2>/dev/null)" in
+      clawpatrol-audi*) n=$(( n + $(awk '{print $14 + $15}' "$t/stat") )) ;;
+    esac
+  done
+  echo "$n"
+}
 # Context switches (voluntary + involuntary) of all of a process's threads so far.
 ctx_switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 HZ="$(getconf CLK_TCK)"
 
 # measure_proxy NAME PID PORT USER CPUS: a throughput run through a proxy; writes the run's
-# TPS to $tmp/NAME.tps and the proxy's CPU ticks, kernel ticks and context switches during it
-# to $tmp/NAME.proxy
+# TPS to $tmp/NAME.tps and the proxy's CPU ticks, kernel ticks, context switches and audit
+# writer ticks during it to $tmp/NAME.proxy
 measure_proxy() {
-  local name="$1" pid="$2" port="$3" user="$4" cpus="$5" t0 s0 c0
-  t0="$(cpu_ticks "$pid")"; s0="$(sys_ticks "$pid")"; c0="$(ctx_switches "$pid")"
+  local name="$1" pid="$2" port="$3" user="$4" cpus="$5" t0 s0 c0 w0
+  t0="$(cpu_ticks "$pid")"; s0="$(sys_ticks "$pid")"; c0="$(ctx_switches "$pid")"; w0="$(writer_ticks "$pid")"
   run "$name" "$port" "$user" "$CLIENTS" "$DURATION" "$cpus" > "$tmp/$name.tps"
-  echo "$(( $(cpu_ticks "$pid") - t0 )) $(( $(sys_ticks "$pid") - s0 )) $(( $(ctx_switches "$pid") - c0 ))" > "$tmp/$name.proxy"
+  echo "$(( $(cpu_ticks "$pid") - t0 )) $(( $(sys_ticks "$pid") - s0 )) $(( $(ctx_switches "$pid") - c0 )) $(( $(writer_ticks "$pid") - w0 ))" > "$tmp/$name.proxy"
 }
 
 # measure LAYOUT: every target in that layout; appends the layout's summary to $tmp/summary
@@ -236,7 +247,7 @@ measure() {
   # Targets: name, label, port, user; the gateway's audit row count per gateway target.
   local targets=("direct|direct|$PG_PORT|app")
   run "direct-$layout" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus" > "$tmp/direct-$layout.tps"
-  echo "0 0 0" > "$tmp/direct-$layout.proxy"
+  echo "0 0 0 0" > "$tmp/direct-$layout.proxy"
   run "lat_direct-$layout" "$PG_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
 
   local gw_runs=("gateway|clawpatrol gateway|")
@@ -276,10 +287,10 @@ secs, hz = float(secs), int(hz)
 rows = []
 for line in sys.argv[7:]:
     name, label, tps, p50, proxy, machine, audit = line.split("|")
-    ticks, sys_ticks, cs = (int(x) for x in proxy.split())
+    ticks, sys_ticks, cs, writer = (int(x) for x in proxy.split())
     busy, total = (int(x) for x in machine.split())
     rows.append(dict(name=name, label=label, tps=float(tps), p50=int(p50), ticks=ticks,
-                     sys=sys_ticks, cs=cs, busy=busy, total=total, audit=audit))
+                     sys=sys_ticks, cs=cs, writer=writer, busy=busy, total=total, audit=audit))
 by = {r["name"]: r for r in rows}
 d = by["direct"]
 def per_txn(ticks, tps):
@@ -311,7 +322,9 @@ print("  whole machine, CPU/txn (busy): " + ", ".join(
     f"{r['name']} {per_txn(r['busy'], r['tps']):.0f} µs ({100 * r['busy'] / max(r['total'], 1):.0f} %)" for r in rows))
 print(f"  80 % of direct on saturated CPUs leaves a proxy {per_txn(d['busy'], d['tps']) / 4:.0f} µs of CPU per "
       "transaction (direct CPU/txn ÷ 4); used: " + ", ".join(
-          f"{r['name']} {per_txn(r['ticks'], r['tps']):.0f} µs" for r in rows if r is not d))
+          f"{r['name']} {per_txn(r['ticks'], r['tps']):.0f} µs"
+          + (f" (audit writer thread {per_txn(r['writer'], r['tps']):.0f} µs)" if r["audit"] else "")
+          for r in rows if r is not d))
 print()
 PY
 }
