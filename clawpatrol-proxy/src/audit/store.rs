@@ -4,6 +4,7 @@
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use clawpatrol_core::audit::{seal, AuditRecord, ChainError, ChainVerifier};
@@ -81,8 +82,6 @@ impl AuditError {
 pub struct AuditStore {
     conn: Connection,
     path: PathBuf,
-    /// `insert_sql(n)` for each of `INSERT_SIZES`.
-    insert_sql: [String; INSERT_SIZES.len()],
 }
 
 impl std::fmt::Debug for AuditStore {
@@ -111,6 +110,10 @@ const PER_ROW: usize = 30;
 /// (32 × 30 parameters stays well under SQLite's limit), so one statement carries many rows and
 /// at most six statements are ever prepared.
 const INSERT_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// `insert_sql(n)` for each of `INSERT_SIZES`, built once.
+static INSERT_SQL: LazyLock<[String; INSERT_SIZES.len()]> =
+    LazyLock::new(|| INSERT_SIZES.map(insert_sql));
 
 /// `INSERT OR FAIL INTO actions (…) VALUES (…), …` for `rows` rows. `OR FAIL` spares SQLite
 /// the statement journal it keeps to undo a failing multi-row statement (a copy of every page
@@ -197,7 +200,6 @@ impl AuditStore {
         let mut store = AuditStore {
             conn,
             path: path.to_path_buf(),
-            insert_sql: INSERT_SIZES.map(insert_sql),
         };
         store.migrate(create)?;
         Ok(store)
@@ -272,14 +274,14 @@ impl AuditStore {
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut rest: &mut [AuditRecord] = recs;
         while !rest.is_empty() {
-            let (size, sql) = INSERT_SIZES
+            // The last size is 1, so some size always fits.
+            let i = INSERT_SIZES
                 .iter()
-                .zip(&self.insert_sql)
-                .find(|(size, _)| **size <= rest.len())
-                .unwrap_or((&1, &self.insert_sql[INSERT_SIZES.len() - 1]));
-            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(*size);
+                .position(|size| *size <= rest.len())
+                .unwrap_or(INSERT_SIZES.len() - 1);
+            let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(INSERT_SIZES[i]);
             rest = tail;
-            let mut stmt = tx.prepare_cached(sql)?;
+            let mut stmt = tx.prepare_cached(&INSERT_SQL[i])?;
             let mut at = 0;
             for rec in chunk.iter_mut() {
                 seal(rec, &head);
@@ -289,11 +291,12 @@ impl AuditStore {
             stmt.raw_execute()?;
             // One statement inside our write transaction: its rows got consecutive ids
             // ending at the last one inserted.
-            let last = tx.last_insert_rowid();
-            for (rec, back) in chunk.iter_mut().zip((0..*size).rev()) {
-                rec.id = last - i64::try_from(back).unwrap_or(0);
+            let rows = INSERT_SIZES[i] as i64;
+            let first = tx.last_insert_rowid() - rows + 1;
+            for (rec, id) in chunk.iter_mut().zip(first..) {
+                rec.id = id;
             }
-            count += i64::try_from(*size).unwrap_or(0);
+            count += rows;
         }
         tx.prepare_cached("UPDATE audit_head SET hash = ?1, count = ?2 WHERE id = 1")?
             .execute(params![head, count])?;
