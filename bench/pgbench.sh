@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Postgres through the gateway vs. direct vs. pgbouncer (session mode), one run, side by side.
+# Postgres through the gateway vs. direct vs. pgbouncer (session mode), side by side.
 #
 #   bench/pgbench.sh                      # pgbench -S -c 16 -j 2 -T 30 per target, then 1-client latency runs
 #   PERF_OUT=/tmp/gw.perf bench/pgbench.sh  # also record a perf profile of the gateway under load
@@ -7,6 +7,14 @@
 #   LAYOUTS=pinned bench/pgbench.sh         # only one CPU layout (default: "shared pinned")
 #   BUSY_POLL=500 bench/pgbench.sh          # busy-polling window of the second gateway run, µs
 #                                           # (default 1000; 0 skips that run)
+#   RUNS=5 bench/pgbench.sh                 # repeat every layout's targets 5 times, interleaved,
+#                                           # and print the medians and how many runs met the budget
+#   GATEWAY_ARGS="--postgres-threads 1" bench/pgbench.sh   # extra gateway flags (experiments)
+#
+# This machine's speed can swing by 20 % or more between identical runs, so one run decides
+# little: with RUNS > 1 each run measures every target once, in the same order, and the
+# summary gives each run's figures, then the medians and the count of runs in which the
+# gateway met each budget.
 #
 # The gateway is measured twice per layout: as started by default, and with
 # `--postgres-busy-poll $BUSY_POLL` (its session threads keep polling for the next message
@@ -43,6 +51,11 @@ BUSY_POLL="${BUSY_POLL:-1000}"
 case "$BUSY_POLL" in ''|*[!0-9]*) echo "bench/pgbench.sh: BUSY_POLL must be a number of microseconds" >&2; exit 2 ;; esac
 if [ "$BUSY_POLL" -gt 10000 ]; then echo "bench/pgbench.sh: BUSY_POLL is at most 10000 µs (the gateway's limit)" >&2; exit 2; fi
 SCALE="${SCALE:-10}"
+GATEWAY_ARGS="${GATEWAY_ARGS:-}"
+RUNS="${RUNS:-1}"
+case "$RUNS" in ''|*[!0-9]*) RUNS=0 ;; esac
+if [ "$((10#$RUNS))" -lt 1 ]; then echo "bench/pgbench.sh: RUNS must be a whole number of runs, at least 1" >&2; exit 2; fi
+RUNS="$((10#$RUNS))"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench/pgbench.sh: run as root (initdb and pg_ctl run as the postgres user via runuser)" >&2
@@ -237,94 +250,125 @@ measure_proxy() {
   echo "$(( $(cpu_ticks "$pid") - t0 )) $(( $(sys_ticks "$pid") - s0 )) $(( $(ctx_switches "$pid") - c0 )) $(( $(writer_ticks "$pid") - w0 ))" > "$tmp/$name.proxy"
 }
 
-# measure LAYOUT: every target in that layout; appends the layout's summary to $tmp/summary
-measure() {
-  local layout="$1" server_cpus proxy_cpus
-  read -r server_cpus proxy_cpus < <(layout_cpus "$layout")
-  echo "==> layout $layout: server and pgbench on CPUs $server_cpus, proxies on CPUs $proxy_cpus"
-  pin_server "$server_cpus"
-  echo "==> pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE) per target, then 1-client latency runs ($LAT_DURATION s)"
-  # Targets: name, label, port, user; the gateway's audit row count per gateway target.
-  local targets=("direct|direct|$PG_PORT|app")
-  run "direct-$layout" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus" > "$tmp/direct-$layout.tps"
-  echo "0 0 0 0" > "$tmp/direct-$layout.proxy"
-  run "lat_direct-$layout" "$PG_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+# measure_run LAYOUT SERVER_CPUS PROXY_CPUS R: every target once (run R of the layout); appends
+# one line per target to $tmp/lines-LAYOUT (run|name|label|tps|p50|proxy figures|machine
+# figures|audit rows). Not run in a subshell: the processes it starts must stay in $pids.
+measure_run() {
+  local layout="$1" server_cpus="$2" proxy_cpus="$3" r="$4" tag="$1-r$4"
+  # Targets: name and label; the gateway's audit row count per gateway target.
+  local targets=("direct|direct")
+  run "direct-$tag" "$PG_PORT" app "$CLIENTS" "$DURATION" "$server_cpus" > "$tmp/direct-$tag.tps"
+  echo "0 0 0 0" > "$tmp/direct-$tag.proxy"
+  run "lat_direct-$tag" "$PG_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
 
   local gw_runs=("gateway|clawpatrol gateway|")
   if [ "$BUSY_POLL" -gt 0 ]; then gw_runs+=("gateway_bp|gateway, busy-poll $BUSY_POLL µs|--postgres-busy-poll $BUSY_POLL"); fi
   local entry name label args
   for entry in "${gw_runs[@]}"; do
     IFS='|' read -r name label args <<< "$entry"
-    # shellcheck disable=SC2086 # $args is a flag and its value
-    start_gateway "$name-$layout" "$proxy_cpus" $args
-    if [ -n "${PERF_OUT:-}" ]; then
-      # Optional CPU profile of the gateway during its throughput run (perf record -g).
+    # shellcheck disable=SC2086 # $args and $GATEWAY_ARGS are flags and their values
+    start_gateway "$name-$tag" "$proxy_cpus" $args $GATEWAY_ARGS
+    if [ -n "${PERF_OUT:-}" ] && [ "$r" -eq 1 ]; then
+      # Optional CPU profile of the gateway during its first throughput run (perf record -g).
       (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT.$name.$layout" -- sleep 10 >/dev/null 2>&1) &
     fi
-    measure_proxy "$name-$layout" "$GW_PID" "$GW_PORT" agent-placeholder "$server_cpus"
-    run "lat_$name-$layout" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
-    stop_gateway "$name-$layout" > "$tmp/$name-$layout.rows"
-    targets+=("$name|$label|$GW_PORT|agent-placeholder")
+    measure_proxy "$name-$tag" "$GW_PID" "$GW_PORT" agent-placeholder "$server_cpus"
+    run "lat_$name-$tag" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+    stop_gateway "$name-$tag" > "$tmp/$name-$tag.rows"
+    targets+=("$name|$label")
   done
 
   start_pgbouncer "$proxy_cpus"
-  measure_proxy "pgbouncer-$layout" "$BOUNCER_PID" "$BOUNCER_PORT" app "$server_cpus"
-  run "lat_pgbouncer-$layout" "$BOUNCER_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
+  measure_proxy "pgbouncer-$tag" "$BOUNCER_PID" "$BOUNCER_PORT" app "$server_cpus"
+  run "lat_pgbouncer-$tag" "$BOUNCER_PORT" app 1 "$LAT_DURATION" "$server_cpus" log >/dev/null
   stop_pgbouncer
-  targets+=("pgbouncer|pgbouncer (session)|$BOUNCER_PORT|app")
+  targets+=("pgbouncer|pgbouncer (session)")
 
-  local t lines=()
+  local t rows
   for t in "${targets[@]}"; do
-    IFS='|' read -r name label _ _ <<< "$t"
-    local rows=""
-    [ -f "$tmp/$name-$layout.rows" ] && rows="$(cat "$tmp/$name-$layout.rows")"
-    lines+=("$name|$label|$(cat "$tmp/$name-$layout.tps")|$(median_us "lat_$name-$layout")|$(cat "$tmp/$name-$layout.proxy")|$(cat "$tmp/$name-$layout.cpu")|$rows")
+    IFS='|' read -r name label <<< "$t"
+    rows=""
+    [ -f "$tmp/$name-$tag.rows" ] && rows="$(cat "$tmp/$name-$tag.rows")"
+    echo "$r|$name|$label|$(cat "$tmp/$name-$tag.tps")|$(median_us "lat_$name-$tag")|$(cat "$tmp/$name-$tag.proxy")|$(cat "$tmp/$name-$tag.cpu")|$rows" >> "$tmp/lines-$layout"
   done
-  python3 - "$layout" "$CLIENTS" "$DURATION" "$HZ" "$server_cpus" "$proxy_cpus" "${lines[@]}" >> "$tmp/summary" <<'PY'
+}
+
+# measure LAYOUT: RUNS interleaved runs of every target in that layout; appends the layout's
+# summary to $tmp/summary
+measure() {
+  local layout="$1" server_cpus proxy_cpus r
+  read -r server_cpus proxy_cpus < <(layout_cpus "$layout")
+  echo "==> layout $layout: server and pgbench on CPUs $server_cpus, proxies on CPUs $proxy_cpus"
+  pin_server "$server_cpus"
+  : > "$tmp/lines-$layout"
+  for r in $(seq "$RUNS"); do
+    echo "==> run $r of $RUNS: pgbench -S -c $CLIENTS -T $DURATION (scale $SCALE) per target, then 1-client latency runs ($LAT_DURATION s)"
+    measure_run "$layout" "$server_cpus" "$proxy_cpus" "$r"
+  done
+  python3 - "$layout" "$CLIENTS" "$DURATION" "$HZ" "$server_cpus" "$proxy_cpus" "$tmp/lines-$layout" >> "$tmp/summary" <<'PY'
+import statistics
 import sys
-layout, clients, secs, hz, server_cpus, proxy_cpus = sys.argv[1:7]
+layout, clients, secs, hz, server_cpus, proxy_cpus, lines = sys.argv[1:8]
 secs, hz = float(secs), int(hz)
-rows = []
-for line in sys.argv[7:]:
-    name, label, tps, p50, proxy, machine, audit = line.split("|")
+runs = {}
+for line in open(lines, encoding="utf-8").read().splitlines():
+    run, name, label, tps, p50, proxy, machine, audit = line.split("|")
     ticks, sys_ticks, cs, writer = (int(x) for x in proxy.split())
     busy, total = (int(x) for x in machine.split())
-    rows.append(dict(name=name, label=label, tps=float(tps), p50=int(p50), ticks=ticks,
-                     sys=sys_ticks, cs=cs, writer=writer, busy=busy, total=total, audit=audit))
-by = {r["name"]: r for r in rows}
-d = by["direct"]
+    runs.setdefault(int(run), []).append(dict(
+        name=name, label=label, tps=float(tps), p50=int(p50), ticks=ticks, sys=sys_ticks,
+        cs=cs, writer=writer, busy=busy, total=total, audit=audit))
+
 def per_txn(ticks, tps):
     return 1e6 * ticks / hz / (tps * secs)
+
 print(f"layout {layout} (server and pgbench on CPUs {server_cpus}, proxy on CPUs {proxy_cpus}); "
       f"pgbench -S, {clients} clients, {secs:.0f} s")
-print("                                         TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
-for r in rows:
-    line = f"  {r['label']:<32} {r['tps']:9.0f}   {100 * r['tps'] / d['tps']:7.1f} %    {r['p50']:7d} µs"
-    if r is d:
-        line += "          —"
-    else:
-        line += (f"   {r['p50'] - d['p50']:+7d} µs   {per_txn(r['ticks'], r['tps']):6.0f} µs "
-                 f"({per_txn(r['sys'], r['tps']):3.0f} µs)        {r['cs'] / (r['tps'] * secs):.2f}")
-    print(line)
-b = by["pgbouncer"]
-for r in rows:
-    if r["audit"]:
-        ok1 = r["tps"] >= 0.8 * d["tps"]
-        ok2 = r["tps"] >= b["tps"]
-        print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if ok1 else 'MISSED'} "
-              f"({100 * r['tps'] / d['tps']:.1f} %); ≥ pgbouncer: {'met' if ok2 else 'MISSED'} "
-              f"({r['tps'] / b['tps']:.2f}×); audit rows written: {r['audit']}")
-# Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
-# machine was: when the CPUs the run may use are saturated, TPS is their capacity divided by
-# the CPU each transaction costs, so a proxy's share of direct TPS is at most
-# direct CPU/txn ÷ (direct CPU/txn + proxy CPU/txn).
-print("  whole machine, CPU/txn (busy): " + ", ".join(
-    f"{r['name']} {per_txn(r['busy'], r['tps']):.0f} µs ({100 * r['busy'] / max(r['total'], 1):.0f} %)" for r in rows))
-print(f"  80 % of direct on saturated CPUs leaves a proxy {per_txn(d['busy'], d['tps']) / 4:.0f} µs of CPU per "
-      "transaction (direct CPU/txn ÷ 4); used: " + ", ".join(
-          f"{r['name']} {per_txn(r['ticks'], r['tps']):.0f} µs"
-          + (f" (audit writer thread {per_txn(r['writer'], r['tps']):.0f} µs)" if r["audit"] else "")
-          for r in rows if r is not d))
+# Per gateway target: (share of direct, ratio to pgbouncer, p50 added) of each run.
+across = {}
+for run, rows in sorted(runs.items()):
+    by = {r["name"]: r for r in rows}
+    d, b = by["direct"], by["pgbouncer"]
+    if len(runs) > 1:
+        print(f" run {run} of {len(runs)}")
+    print("                                         TPS   vs direct   p50 (1 client)   p50 added   proxy CPU/txn (kernel)   ctx sw/txn")
+    for r in rows:
+        line = f"  {r['label']:<32} {r['tps']:9.0f}   {100 * r['tps'] / d['tps']:7.1f} %    {r['p50']:7d} µs"
+        if r is d:
+            line += "          —"
+        else:
+            line += (f"   {r['p50'] - d['p50']:+7d} µs   {per_txn(r['ticks'], r['tps']):6.0f} µs "
+                     f"({per_txn(r['sys'], r['tps']):3.0f} µs)        {r['cs'] / (r['tps'] * secs):.2f}")
+        print(line)
+    for r in rows:
+        if r["audit"]:
+            share, ratio = r["tps"] / d["tps"], r["tps"] / b["tps"]
+            across.setdefault(r["label"], []).append((share, ratio, r["p50"] - d["p50"], b["tps"] / d["tps"]))
+            print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if share >= 0.8 else 'MISSED'} "
+                  f"({100 * share:.1f} %); ≥ pgbouncer: {'met' if ratio >= 1 else 'MISSED'} "
+                  f"({ratio:.2f}×); audit rows written: {r['audit']}")
+    # Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
+    # machine was: when the CPUs the run may use are saturated, TPS is their capacity divided
+    # by the CPU each transaction costs, so a proxy's share of direct TPS is at most
+    # direct CPU/txn ÷ (direct CPU/txn + proxy CPU/txn).
+    print("  whole machine, CPU/txn (busy): " + ", ".join(
+        f"{r['name']} {per_txn(r['busy'], r['tps']):.0f} µs ({100 * r['busy'] / max(r['total'], 1):.0f} %)" for r in rows))
+    print(f"  80 % of direct on saturated CPUs leaves a proxy {per_txn(d['busy'], d['tps']) / 4:.0f} µs of CPU per "
+          "transaction (direct CPU/txn ÷ 4); used: " + ", ".join(
+              f"{r['name']} {per_txn(r['ticks'], r['tps']):.0f} µs"
+              + (f" (audit writer thread {per_txn(r['writer'], r['tps']):.0f} µs)" if r["audit"] else "")
+              for r in rows if r is not d))
+if len(runs) > 1:
+    n = len(runs)
+    print(f" over {n} runs (median, and the runs in which the gateway met each budget)")
+    for label, figs in across.items():
+        shares, ratios, added, bouncer = zip(*figs)
+        print(f"  {label}: {100 * statistics.median(shares):.1f} % of direct "
+              f"(met in {sum(s >= 0.8 for s in shares)} of {n}; range {100 * min(shares):.1f}–{100 * max(shares):.1f} %), "
+              f"{statistics.median(ratios):.2f}× pgbouncer (met in {sum(x >= 1 for x in ratios)} of {n}; "
+              f"range {min(ratios):.2f}–{max(ratios):.2f}×), p50 added {statistics.median(added):+.0f} µs")
+    print(f"  pgbouncer: {100 * statistics.median(bouncer):.1f} % of direct "
+          f"(range {100 * min(bouncer):.1f}–{100 * max(bouncer):.1f} %)")
 print()
 PY
 }
