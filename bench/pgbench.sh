@@ -186,10 +186,16 @@ start_gateway() { # NAME PROXY_CPUS [extra gateway args...]
   grep -q "^audit database" "$tmp/gw-$name.out" || { cat "$tmp/gw-$name.err" >&2; exit 1; }
 }
 # Stops the gateway and prints the id of its last audit row (it really decided every
-# statement: rows are flushed on a clean shutdown).
+# statement: rows are flushed on a clean shutdown), the rows it dropped because its audit
+# queue was full, and how often connections waited for the audit writer (both from the log
+# lines it writes when it stops).
 stop_gateway() { # NAME
   kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
-  "$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$1" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])'
+  local id dropped held
+  id="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$1" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
+  dropped="$(grep -o 'dropped=[0-9]*' "$tmp/gw-$1.err" | tail -1 | cut -d= -f2)"
+  held="$(grep -o 'held_back=[0-9]*' "$tmp/gw-$1.err" | tail -1 | cut -d= -f2)"
+  echo "$id ${dropped:-0} ${held:-0}"
 }
 start_pgbouncer() { # PROXY_CPUS
   echo "==> pgbouncer (session mode) on 127.0.0.1:$BOUNCER_PORT (CPU $1)"
@@ -344,9 +350,12 @@ for run, rows in sorted(runs.items()):
         if r["audit"]:
             share, ratio = r["tps"] / d["tps"], r["tps"] / b["tps"]
             across.setdefault(r["label"], []).append((share, ratio, r["p50"] - d["p50"], b["tps"] / d["tps"]))
+            rows_written, dropped, held = (int(x) for x in r["audit"].split())
             print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if share >= 0.8 else 'MISSED'} "
                   f"({100 * share:.1f} %); ≥ pgbouncer: {'met' if ratio >= 1 else 'MISSED'} "
-                  f"({ratio:.2f}×); audit rows written: {r['audit']}")
+                  f"({ratio:.2f}×); audit rows written: {rows_written}, dropped: {dropped}"
+                  + (f" (PROBLEM: the figures include statements that were not audited)" if dropped else "")
+                  + f"; connections held back for the audit writer: {held} times")
     # Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
     # machine was: when the CPUs the run may use are saturated, TPS is their capacity divided
     # by the CPU each transaction costs, so a proxy's share of direct TPS is at most

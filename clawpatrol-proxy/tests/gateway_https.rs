@@ -499,3 +499,78 @@ rule "no-flip" {
     let (status, _, _) = c.get("api.test", "/flip", auth);
     assert_eq!(status, 200);
 }
+
+/// A stalled audit writer holds requests back instead of losing their rows (as for Postgres
+/// statements): with the audit database locked, a keep-alive connection is not read once
+/// half of the (small) queue is waiting, and goes on when the lock is released; every
+/// request has its row and none was dropped.
+#[test]
+fn requests_wait_for_a_stalled_audit_writer_and_every_one_is_audited() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const REQUESTS: usize = 60;
+    let dir = tempfile::tempdir().unwrap();
+    let test_ca = TestCa::new();
+    let upstream = Upstream::start(test_ca.server_config(&["api.test"]));
+    let config = dir.path().join("policy.hcl");
+    std::fs::write(&config, policy(&test_ca.pem, "")).unwrap();
+    let extra = [
+        "--connect-to".to_string(),
+        format!("api.test:443:{}", upstream.addr),
+        "--audit-queue".to_string(),
+        "16".to_string(),
+    ];
+    let mut gateway = Gateway::start(
+        &config,
+        dir.path(),
+        &[
+            ("CLAWPATROL_SECRET_API_TOKEN", SECRET),
+            ("CLAWPATROL_SECRET_SLACK", SLACK_SECRET),
+        ],
+        &extra,
+    );
+    let db = gateway.state.join("clawpatrol.db");
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let counter = done.clone();
+    let (proxy, ca_pem) = (gateway.proxy, std::fs::read_to_string(&gateway.ca).unwrap());
+    let client = std::thread::spawn(move || {
+        let mut c = Client::connect(proxy, "api.test", &ca_pem);
+        for i in 0..REQUESTS {
+            let (status, _, _) = c.get(
+                "api.test",
+                &format!("/held/{i}"),
+                "Bearer placeholder-token",
+            );
+            assert_eq!(status, 200);
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    gateway.wait_log("audit writer is behind", 1);
+    assert_held_back(&done, REQUESTS);
+
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    client
+        .join()
+        .expect("the requests after the writer caught up");
+    assert!(gateway.stop());
+    let log = gateway.log_text();
+    assert!(!log.contains("dropped"), "{log}");
+    assert!(
+        log.contains("connections waited for the audit writer"),
+        "{log}"
+    );
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM actions WHERE path LIKE '/held/%' AND action = 'allow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, REQUESTS as i64);
+}

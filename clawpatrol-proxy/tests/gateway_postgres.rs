@@ -1650,3 +1650,64 @@ async fn sigterm_closes_open_sessions_after_the_grace_period() {
     );
     assert!(rows.iter().any(|r| r.0 == "connect"), "{rows:?}");
 }
+
+/// A stalled audit writer holds statements back instead of losing their rows: with the audit
+/// database locked, a session stops reading statements once half of the (small) queue is
+/// waiting, and goes on when the lock is released; every statement has its row and none
+/// was dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_wait_for_a_stalled_audit_writer_and_every_one_is_audited() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const STATEMENTS: usize = 100;
+    let mut s = setup_with_args(&["--audit-queue", "16"]);
+    let client = agent_session(s.gw.port("postgres.db")).await;
+    // The session's connect row is written before the database is locked.
+    let state = s.gw.state.clone();
+    assert_eq!(
+        tokio::task::block_in_place(|| wait_audit(&state, 1)).len(),
+        1
+    );
+    let blocker = rusqlite::Connection::open(state.join("clawpatrol.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let counter = done.clone();
+    let statements = tokio::spawn(async move {
+        for _ in 0..STATEMENTS {
+            client
+                .simple_query("SELECT name FROM t WHERE id = 2")
+                .await
+                .unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    tokio::task::block_in_place(|| {
+        s.gw.wait_log("audit writer is behind", 1);
+        support::assert_held_back(&done, STATEMENTS);
+    });
+
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    tokio::time::timeout(Duration::from_secs(30), statements)
+        .await
+        .expect("the session did not go on after the writer caught up")
+        .unwrap();
+    let status = tokio::task::block_in_place(|| s.gw.terminate()).expect("the gateway exited");
+    assert!(status.success(), "{status:?}");
+    let log = s.gw.log_text();
+    assert!(!log.contains("dropped"), "{log}");
+    assert!(
+        log.contains("connections waited for the audit writer"),
+        "{log}"
+    );
+    let selects = audit_rows_of(&state, Some("postgres.db"))
+        .into_iter()
+        .filter(|(method, path, action, _)| {
+            method == "select" && action == "allow" && path.contains("FROM t WHERE id = 2")
+        })
+        .count();
+    assert_eq!(selects, STATEMENTS);
+}

@@ -1,7 +1,13 @@
 //! The audit writer: one OS thread owns the [`AuditStore`]; request handlers hand it records
-//! through a bounded queue without ever blocking (overflow is dropped and counted).
+//! through a bounded queue without ever blocking.
+//!
+//! Connections do not outrun the writer: once half the queue is taken (the writer is
+//! behind: a slow disk, a locked database, a starved CPU), they stop reading new actions
+//! until it has caught up ([`AuditHandle::room`]), so the other half absorbs the records of
+//! actions already under way. A record that still finds the queue full is dropped and
+//! counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,8 +34,18 @@ enum Msg {
 struct Counters {
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Records queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// Queued records at which connections stop reading new actions.
+    high_water: usize,
+    /// Times a connection was held back because the writer was behind.
+    held_back: AtomicU64,
+    /// Woken each time the writer has taken a batch off the queue.
+    taken: tokio::sync::Notify,
     /// Milliseconds after `start` of the last "queue full" warning, plus one (0 = never).
     last_warn_ms: AtomicU64,
+    /// The same for the "writer is behind" warning.
+    last_behind_ms: AtomicU64,
     start: Instant,
 }
 
@@ -58,11 +74,17 @@ pub struct AuditWriter {
 
 /// Starts the writer thread with a queue of `capacity` records.
 pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle, AuditWriter)> {
-    let (tx, rx) = sync_channel(capacity.max(1));
+    let capacity = capacity.max(2);
+    let (tx, rx) = sync_channel(capacity);
     let counters = Arc::new(Counters {
         dropped: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        queued: AtomicUsize::new(0),
+        high_water: capacity / 2,
+        held_back: AtomicU64::new(0),
+        taken: tokio::sync::Notify::new(),
         last_warn_ms: AtomicU64::new(0),
+        last_behind_ms: AtomicU64::new(0),
         start: Instant::now(),
     });
     let thread_counters = Arc::clone(&counters);
@@ -85,7 +107,13 @@ impl AuditHandle {
     /// Queues a record for writing; never blocks. When the queue is full (or the writer has
     /// stopped) the record is dropped and counted.
     pub fn record(&self, rec: AuditRecord) {
-        match self.tx.try_send(Msg::Record(Box::new(rec))) {
+        // Counted before the send, so the writer never takes more than was counted.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.try_send(Msg::Record(Box::new(rec)));
+        if sent.is_err() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.drop_one("audit queue full; record dropped"),
             Err(TrySendError::Disconnected(_)) => {
@@ -99,6 +127,50 @@ impl AuditHandle {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
+    /// True while the writer is behind: half the queue or more is waiting for it.
+    pub fn behind(&self) -> bool {
+        self.counters.queued.load(Ordering::Relaxed) >= self.counters.high_water
+    }
+
+    /// Returns once the writer is not behind (at once when it is not). A connection awaits
+    /// this before it reads another action, so that actions are held back rather than left
+    /// unaudited when the writer cannot keep up.
+    pub async fn room(&self) {
+        if !self.behind() {
+            return;
+        }
+        self.note_behind();
+        loop {
+            // Registered before the check, so a batch taken in between still wakes it.
+            let taken = self.counters.taken.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if !self.behind() {
+                return;
+            }
+            taken.await;
+        }
+    }
+
+    /// Counts a connection held back by a writer that is behind, with a warning at most once
+    /// per second.
+    fn note_behind(&self) {
+        let c = &self.counters;
+        let total = c.held_back.fetch_add(1, Ordering::Relaxed) + 1;
+        if due(c, &c.last_behind_ms) {
+            tracing::warn!(
+                queued = c.queued.load(Ordering::Relaxed),
+                held_back_total = total,
+                "audit writer is behind; connections wait before reading more actions"
+            );
+        }
+    }
+
+    /// Times a connection was held back because the writer was behind.
+    pub fn held_back(&self) -> u64 {
+        self.counters.held_back.load(Ordering::Relaxed)
+    }
+
     /// Records lost because the database refused them.
     pub fn failed(&self) -> u64 {
         self.counters.failed.load(Ordering::Relaxed)
@@ -107,17 +179,21 @@ impl AuditHandle {
     fn drop_one(&self, what: &'static str) {
         let c = &self.counters;
         let total = c.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = u64::try_from(c.start.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
-        let last = c.last_warn_ms.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64;
-        if due
-            && c.last_warn_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if due(c, &c.last_warn_ms) {
             tracing::warn!(dropped_total = total, "{what}");
         }
     }
+}
+
+/// True (and `last` set to now) when the warning that `last` tracks is due: never given, or
+/// given at least [`WARN_EVERY`] ago. Exactly one of concurrent callers gets true.
+fn due(c: &Counters, last: &AtomicU64) -> bool {
+    let now = u64::try_from(c.start.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
+    let prev = last.load(Ordering::Relaxed);
+    (prev == 0 || now.saturating_sub(prev) >= WARN_EVERY.as_millis() as u64)
+        && last
+            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 impl AuditWriter {
@@ -153,6 +229,7 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
         let mut stop = match rx.recv() {
             Ok(Msg::Record(r)) => {
                 batch.push(*r);
+                counters.queued.fetch_sub(1, Ordering::Relaxed);
                 false
             }
             Ok(Msg::Shutdown) | Err(_) => true,
@@ -168,6 +245,7 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
             match rx.try_recv() {
                 Ok(Msg::Record(r)) => {
                     batch.push(*r);
+                    counters.queued.fetch_sub(1, Ordering::Relaxed);
                     if batch.len() >= MAX_BATCH {
                         write(&mut store, &mut batch, counters);
                     }
@@ -189,6 +267,8 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
 /// one per transaction after a pause, so one bad record (or a passing lock) loses no others;
 /// records that still fail are logged and counted.
 fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counters) {
+    // The batch is off the queue: connections held back may look again.
+    counters.taken.notify_waiters();
     if batch.is_empty() {
         return;
     }
@@ -276,6 +356,55 @@ mod tests {
         let store = AuditStore::open_existing(&path).unwrap();
         assert_eq!(store.verify().unwrap(), 2);
         assert!(store.get("a-3").unwrap().is_some());
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn connections_are_held_back_while_the_writer_is_behind() {
+        let path = temp_db("behind");
+        let store = AuditStore::open(&path).unwrap();
+        // Hold the database's write lock so the writer stalls on its first batch.
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (handle, writer) = spawn(store, 8).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let room_within = |ms| {
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(ms), handle.room())
+                    .await
+                    .is_ok()
+            })
+        };
+        handle.record(rec(0));
+        std::thread::sleep(Duration::from_millis(300));
+        // The writer holds record 0 and waits for the lock; the queue fills behind it.
+        for i in 1..4 {
+            handle.record(rec(i));
+        }
+        assert!(!handle.behind(), "3 of 8 queued");
+        assert!(room_within(10));
+        assert_eq!(handle.held_back(), 0);
+        handle.record(rec(4));
+        assert!(handle.behind(), "4 of 8 queued: half");
+        assert!(
+            !room_within(200),
+            "room() returned while the writer was behind"
+        );
+        assert_eq!(handle.held_back(), 1);
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        assert!(
+            room_within(10_000),
+            "room() did not return after the writer caught up"
+        );
+        assert!(!handle.behind());
+        writer.shutdown();
+        assert_eq!(handle.dropped(), 0);
+        let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
+        assert_eq!(stored, 5);
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 

@@ -82,6 +82,13 @@ pub struct Args {
     #[arg(long, value_name = "MICROSECONDS", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::postgres::threads::MAX_BUSY_POLL_US)))]
     postgres_busy_poll: u32,
+    /// Audit records held in memory while the audit writer catches up. Once half are
+    /// waiting, connections stop reading new requests and statements until it has caught
+    /// up, so that no action goes unaudited; a record that still finds the queue full is
+    /// dropped and counted.
+    #[arg(long, value_name = "RECORDS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(2..=1_048_576))]
+    audit_queue: u32,
 }
 
 /// Why the gateway could not start.
@@ -168,7 +175,8 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
         tracing::warn!(error = %e, "cannot write the combined CA bundle");
     }
     let store = AuditStore::open(&state.db_path())?;
-    let (audit, writer) = crate::audit::writer::spawn(store, 4096).map_err(StartError::Writer)?;
+    let (audit, writer) = crate::audit::writer::spawn(store, args.audit_queue as usize)
+        .map_err(StartError::Writer)?;
     let proxy_addr = listen_addr(
         args.proxy_listen,
         gw.proxy_listen.as_deref(),
@@ -221,12 +229,19 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
     let result = runtime.block_on(serve(args, shared.clone(), addrs, summary, ca));
     drop(runtime);
     let dropped = shared.audit.dropped();
+    let held_back = shared.audit.held_back();
     drop(shared);
     writer.shutdown();
     if dropped > 0 {
         tracing::warn!(
             dropped,
             "audit rows were dropped because the queue was full"
+        );
+    }
+    if held_back > 0 {
+        tracing::warn!(
+            held_back,
+            "connections waited for the audit writer to catch up before reading more actions"
         );
     }
     tracing::info!("gateway stopped");

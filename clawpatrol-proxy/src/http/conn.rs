@@ -82,6 +82,12 @@ pub async fn serve<S: Io + 'static>(client: S, ctx: ConnCtx, shared: Arc<Shared>
     let mut upstream: Option<UpConn> = None;
     let t = shared.timeouts;
     loop {
+        // While the audit writer is behind, no new request is read: the agent waits rather
+        // than sending requests whose rows could be dropped.
+        tokio::select! {
+            () = shared.audit.room() => {}
+            () = shared.shutdown.cancelled() => break,
+        }
         let limits = Shared::http_limits(&shared.policy.load());
         let read = tokio::select! {
             r = client.read_request_head(&limits, t.idle, t.head) => r,

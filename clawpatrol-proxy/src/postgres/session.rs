@@ -269,8 +269,12 @@ pub async fn run(
                     }
                 }
             }
+            // While the audit writer is behind, no new statement is read: the agent waits
+            // rather than running statements whose rows could be dropped. The server's
+            // answers to what was already sent keep flowing.
+            let behind = shared.audit.behind();
             tokio::select! {
-                r = ar.read(&mut abuf), if pump.held_bytes < MAX_HELD => {
+                r = ar.read(&mut abuf), if pump.held_bytes < MAX_HELD && !behind => {
                     let n = r?;
                     if n == 0 {
                         return Ok(());
@@ -289,6 +293,7 @@ pub async fn run(
                     super::threads::active();
                     pump.on_upstream(&ubuf[..n])?;
                 }
+                () = shared.audit.room(), if behind => {}
             }
         }
     }

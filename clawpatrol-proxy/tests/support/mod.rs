@@ -676,3 +676,22 @@ pub fn wait_exit(mut child: std::process::Child) -> Option<std::process::ExitSta
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Asserts that a client counting its answered actions in `done` is held back by a stalled
+/// audit writer: after a moment fewer than half of its `total` actions are answered, and
+/// the count stays put for 300 ms more.
+pub fn assert_held_back(done: &std::sync::atomic::AtomicUsize, total: usize) {
+    use std::sync::atomic::Ordering;
+    std::thread::sleep(Duration::from_millis(300));
+    let at = done.load(Ordering::SeqCst);
+    assert!(
+        at < total / 2,
+        "{at} of {total} actions were answered while the audit writer could not write"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        at,
+        "the gateway went on reading actions while the audit writer was behind"
+    );
+}
