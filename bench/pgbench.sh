@@ -193,8 +193,8 @@ stop_gateway() { # NAME
   kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
   local id dropped held
   id="$("$CLAWPATROL" audit tail -n 1 --json --state-dir "$tmp/state-$1" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')"
-  dropped="$(grep -o 'dropped=[0-9]*' "$tmp/gw-$1.err" | tail -1 | cut -d= -f2)"
-  held="$(grep -o 'held_back=[0-9]*' "$tmp/gw-$1.err" | tail -1 | cut -d= -f2)"
+  dropped="$({ grep -o 'dropped=[0-9]*' "$tmp/gw-$1.err" || true; } | tail -1 | cut -d= -f2)"
+  held="$({ grep -o 'held_back=[0-9]*' "$tmp/gw-$1.err" || true; } | tail -1 | cut -d= -f2)"
   echo "$id ${dropped:-0} ${held:-0}"
 }
 start_pgbouncer() { # PROXY_CPUS
@@ -220,6 +220,8 @@ run() {
   PGPASSWORD="$PASSWORD" taskset -c "$cpus" pgbench "${args[@]}" appdb > "$tmp/$name.out" 2>&1 || { cat "$tmp/$name.out" >&2; exit 1; }
   read -r busy1 total1 < <(machine_ticks)
   echo "$(( busy1 - busy0 )) $(( total1 - total0 ))" > "$tmp/$name.cpu"
+  # Transactions processed (one statement each with -S), for the audit row check.
+  sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$tmp/$name.out" > "$tmp/$name.ntx"
   grep -E "^tps = " "$tmp/$name.out" | head -1 | sed -E 's/^tps = ([0-9.]+).*/\1/'
 }
 # median per-transaction latency (µs) of a run's -l logs (NAME.<pid>[.<thread>]; not NAME.out or NAME.cpu)
@@ -295,7 +297,7 @@ measure_run() {
     IFS='|' read -r name label <<< "$t"
     rows=""
     [ -f "$tmp/$name-$tag.rows" ] && rows="$(cat "$tmp/$name-$tag.rows")"
-    echo "$r|$name|$label|$(cat "$tmp/$name-$tag.tps")|$(median_us "lat_$name-$tag")|$(cat "$tmp/$name-$tag.proxy")|$(cat "$tmp/$name-$tag.cpu")|$rows" >> "$tmp/lines-$layout"
+    echo "$r|$name|$label|$(cat "$tmp/$name-$tag.tps")|$(median_us "lat_$name-$tag")|$(cat "$tmp/$name-$tag.proxy")|$(cat "$tmp/$name-$tag.cpu")|$rows|$(( $(cat "$tmp/$name-$tag.ntx") + $(cat "$tmp/lat_$name-$tag.ntx") ))" >> "$tmp/lines-$layout"
   done
 }
 
@@ -318,12 +320,12 @@ layout, clients, secs, hz, server_cpus, proxy_cpus, lines = sys.argv[1:8]
 secs, hz = float(secs), int(hz)
 runs = {}
 for line in open(lines, encoding="utf-8").read().splitlines():
-    run, name, label, tps, p50, proxy, machine, audit = line.split("|")
+    run, name, label, tps, p50, proxy, machine, audit, statements = line.split("|")
     ticks, sys_ticks, cs, writer = (int(x) for x in proxy.split())
     busy, total = (int(x) for x in machine.split())
     runs.setdefault(int(run), []).append(dict(
         name=name, label=label, tps=float(tps), p50=int(p50), ticks=ticks, sys=sys_ticks,
-        cs=cs, writer=writer, busy=busy, total=total, audit=audit))
+        cs=cs, writer=writer, busy=busy, total=total, audit=audit, statements=int(statements)))
 
 def per_txn(ticks, tps):
     return 1e6 * ticks / hz / (tps * secs)
@@ -353,7 +355,8 @@ for run, rows in sorted(runs.items()):
             rows_written, dropped, held = (int(x) for x in r["audit"].split())
             print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if share >= 0.8 else 'MISSED'} "
                   f"({100 * share:.1f} %); ≥ pgbouncer: {'met' if ratio >= 1 else 'MISSED'} "
-                  f"({ratio:.2f}×); audit rows written: {rows_written}, dropped: {dropped}"
+                  f"({ratio:.2f}×); audit rows written: {rows_written} for {r['statements']} transactions "
+                  f"(plus one connect row per session and pgbench's setup queries), dropped: {dropped}"
                   + (f" (PROBLEM: the figures include statements that were not audited)" if dropped else "")
                   + f"; connections held back for the audit writer: {held} times")
     # Whole-machine CPU per transaction (server, pgbench and proxy together) and how busy the
