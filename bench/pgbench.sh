@@ -351,7 +351,7 @@ for run, rows in sorted(runs.items()):
     for r in rows:
         if r["audit"]:
             share, ratio = r["tps"] / d["tps"], r["tps"] / b["tps"]
-            across.setdefault(r["label"], []).append((share, ratio, r["p50"] - d["p50"], b["tps"] / d["tps"]))
+            across.setdefault(r["label"], []).append((share, ratio, r["p50"] - d["p50"]))
             rows_written, dropped, held = (int(x) for x in r["audit"].split())
             print(f"  budget, {r['label']}: ≥ 80 % of direct: {'met' if share >= 0.8 else 'MISSED'} "
                   f"({100 * share:.1f} %); ≥ pgbouncer: {'met' if ratio >= 1 else 'MISSED'} "
@@ -374,11 +374,15 @@ if len(runs) > 1:
     n = len(runs)
     print(f" over {n} runs (median, and the runs in which the gateway met each budget)")
     for label, figs in across.items():
-        shares, ratios, added, bouncer = zip(*figs)
+        shares, ratios, added = zip(*figs)
         print(f"  {label}: {100 * statistics.median(shares):.1f} % of direct "
               f"(met in {sum(s >= 0.8 for s in shares)} of {n}; range {100 * min(shares):.1f}–{100 * max(shares):.1f} %), "
               f"{statistics.median(ratios):.2f}× pgbouncer (met in {sum(x >= 1 for x in ratios)} of {n}; "
               f"range {min(ratios):.2f}–{max(ratios):.2f}×), p50 added {statistics.median(added):+.0f} µs")
+    bouncer = [
+        next(r["tps"] for r in rows if r["name"] == "pgbouncer") / next(r["tps"] for r in rows if r["name"] == "direct")
+        for rows in runs.values()
+    ]
     print(f"  pgbouncer: {100 * statistics.median(bouncer):.1f} % of direct "
           f"(range {100 * min(bouncer):.1f}–{100 * max(bouncer):.1f} %)")
 print()

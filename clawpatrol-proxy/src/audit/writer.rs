@@ -1,7 +1,7 @@
 //! The audit writer: one OS thread owns the [`AuditStore`]; request handlers hand it records
 //! through a bounded queue without ever blocking.
 //!
-//! Connections do not outrun the writer: once half the queue is taken (the writer is
+//! Connections do not outrun the writer: once half the queue is waiting (the writer is
 //! behind: a slow disk, a locked database, a starved CPU), they stop reading new actions
 //! until it has caught up ([`AuditHandle::room`]), so the other half absorbs the records of
 //! actions already under way. A record that still finds the queue full is dropped and
