@@ -3,6 +3,7 @@
 #
 #   bench/pgbench.sh                      # pgbench -S -c 16 -j 2 -T 30 per target, then 1-client latency runs
 #   PERF_OUT=/tmp/gw.perf bench/pgbench.sh  # also record a perf profile of the gateway under load
+#   PERF_OUT=/tmp/gw.perf PERF_ARGS="--call-graph dwarf -F 499" bench/pgbench.sh   # perf flags (default -g)
 #   CLIENTS=8 DURATION=10 bench/pgbench.sh
 #   LAYOUTS=pinned bench/pgbench.sh         # only one CPU layout (default: "shared pinned")
 #   BUSY_POLL=500 bench/pgbench.sh          # busy-polling window of the second gateway run, µs
@@ -42,6 +43,7 @@ cd "$(dirname "$0")/.."
 
 CLIENTS="${CLIENTS:-16}"
 LAYOUTS="${LAYOUTS:-shared pinned}"
+PERF_ARGS="${PERF_ARGS:--g}"
 for layout in $LAYOUTS; do
   case "$layout" in shared|pinned) ;; *) echo "bench/pgbench.sh: unknown layout '$layout' in LAYOUTS (shared, pinned)" >&2; exit 2 ;; esac
 done
@@ -277,8 +279,9 @@ measure_run() {
     # shellcheck disable=SC2086 # $args and $GATEWAY_ARGS are flags and their values
     start_gateway "$name-$tag" "$proxy_cpus" $args $GATEWAY_ARGS
     if [ -n "${PERF_OUT:-}" ] && [ "$r" -eq 1 ]; then
-      # Optional CPU profile of the gateway during its first throughput run (perf record -g).
-      (sleep 5; perf record -q -g -p "$GW_PID" -o "$PERF_OUT.$name.$layout" -- sleep 10 >/dev/null 2>&1) &
+      # Optional CPU profile of the gateway during its first throughput run (perf record $PERF_ARGS).
+      # shellcheck disable=SC2086 # $PERF_ARGS is a list of perf flags
+      (sleep 5; perf record -q $PERF_ARGS -p "$GW_PID" -o "$PERF_OUT.$name.$layout" -- sleep 10 >/dev/null 2>&1) &
     fi
     measure_proxy "$name-$tag" "$GW_PID" "$GW_PORT" agent-placeholder "$server_cpus"
     run "lat_$name-$tag" "$GW_PORT" agent-placeholder 1 "$LAT_DURATION" "$server_cpus" log >/dev/null

@@ -88,13 +88,63 @@ fn last_row(id: &Option<i64>) -> String {
     }
 }
 
+/// The canonical JSON texts of a record's structured fields: what the hash covers, and valid
+/// JSON that a store can keep as the columns' text, so each is serialised once per row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonFields {
+    /// `req_headers` as a canonical JSON object.
+    pub req_headers: String,
+    /// `resp_headers` as a canonical JSON object.
+    pub resp_headers: String,
+    /// `extra` in canonical JSON.
+    pub extra: String,
+}
+
+impl JsonFields {
+    /// The canonical texts of `rec`'s structured fields.
+    pub fn of(rec: &AuditRecord) -> JsonFields {
+        let mut extra = String::with_capacity(256);
+        canonical(&rec.extra, &mut extra);
+        JsonFields {
+            req_headers: map_text(&rec.req_headers),
+            resp_headers: map_text(&rec.resp_headers),
+            extra,
+        }
+    }
+}
+
+/// A string map as a canonical JSON object.
+fn map_text(m: &std::collections::BTreeMap<String, String>) -> String {
+    // BTreeMap<String, _> iterates in byte order of the keys, the canonical order.
+    let mut out = String::with_capacity(2 + m.len() * 32);
+    out.push('{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        quote(k, &mut out);
+        out.push(':');
+        quote(v, &mut out);
+    }
+    out.push('}');
+    out
+}
+
 /// The hex SHA-256 of `rec`'s content prefixed by `prev_hash` (the canonical form above).
 pub fn content_hash(rec: &AuditRecord, prev_hash: &str) -> String {
-    let mut pre = String::with_capacity(1024);
+    content_hash_with(rec, prev_hash, &JsonFields::of(rec))
+}
+
+/// [`content_hash`] with the structured fields already serialised (`json` must be
+/// [`JsonFields::of`]`(rec)`).
+pub fn content_hash_with(rec: &AuditRecord, prev_hash: &str, json: &JsonFields) -> String {
+    let mut pre = String::with_capacity(
+        DOMAIN.len() + prev_hash.len() + 512 + json.extra.len() + rec.path.len(),
+    );
     pre.push_str(DOMAIN);
     pre.push_str(prev_hash);
     pre.push('\n');
-    write_fields(rec, &mut pre);
+    write_fields(rec, json, &mut pre);
     hex_lower(&Sha256::digest(pre.as_bytes()))
 }
 
@@ -111,7 +161,13 @@ fn hex_lower(bytes: &[u8]) -> String {
 
 /// Links `rec` after a row whose hash is `prev_hash`: sets `prev_hash` and `hash`.
 pub fn seal(rec: &mut AuditRecord, prev_hash: &str) {
-    rec.hash = content_hash(rec, prev_hash);
+    seal_with(rec, prev_hash, &JsonFields::of(rec));
+}
+
+/// [`seal`] with the structured fields already serialised (`json` must be
+/// [`JsonFields::of`]`(rec)`).
+pub fn seal_with(rec: &mut AuditRecord, prev_hash: &str, json: &JsonFields) {
+    rec.hash = content_hash_with(rec, prev_hash, json);
     rec.prev_hash = prev_hash.to_string();
 }
 
@@ -241,25 +297,13 @@ fn fields(r: &AuditRecord) -> serde_json::Value {
     ])
 }
 
-/// Writes the canonical JSON array of the hashed fields straight from the record (the same
-/// bytes as `canonical(&fields(rec))`, without building and cloning a JSON value).
-fn write_fields(r: &AuditRecord, out: &mut String) {
+/// Writes the canonical JSON array of the hashed fields straight from the record and its
+/// serialised structured fields (the same bytes as `canonical(&fields(rec))`, without
+/// building and cloning a JSON value).
+fn write_fields(r: &AuditRecord, json: &JsonFields, out: &mut String) {
     let opt = |s: &Option<String>, out: &mut String| match s {
         Some(s) => quote(s, out),
         None => out.push_str("null"),
-    };
-    let map = |m: &std::collections::BTreeMap<String, String>, out: &mut String| {
-        // BTreeMap<String, _> iterates in byte order of the keys, the canonical order.
-        out.push('{');
-        for (i, (k, v)) in m.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            quote(k, out);
-            out.push(':');
-            quote(v, out);
-        }
-        out.push('}');
     };
     out.push('[');
     quote(&r.action_id, out);
@@ -285,12 +329,10 @@ fn write_fields(r: &AuditRecord, out: &mut String) {
         out.push(',');
         quote(s, out);
     }
-    out.push(',');
-    map(&r.req_headers, out);
-    out.push(',');
-    map(&r.resp_headers, out);
-    out.push(',');
-    canonical(&r.extra, out);
+    for text in [&json.req_headers, &json.resp_headers, &json.extra] {
+        out.push(',');
+        out.push_str(text);
+    }
     for o in [
         &r.endpoint,
         &r.rule,
@@ -435,10 +477,28 @@ mod tests {
         r.extra = json!({"z": [1, {"b": null, "a": true}], "a": "\t"});
         r.rule = Some("rule".into());
         let mut direct = String::new();
-        write_fields(&r, &mut direct);
+        write_fields(&r, &JsonFields::of(&r), &mut direct);
         let mut via_value = String::new();
         canonical(&fields(&r), &mut via_value);
         assert_eq!(direct, via_value);
+    }
+
+    #[test]
+    fn json_fields_are_valid_json_of_the_record_s_values() {
+        let mut r = rec(3);
+        r.resp_headers.insert("é\"".into(), "\u{1}\n".into());
+        r.extra = json!({"z": [1, {"b": null, "a": true}], "a": "\t\\", "n": -2.5});
+        let json = JsonFields::of(&r);
+        let back: serde_json::Value = serde_json::from_str(&json.extra).unwrap();
+        assert_eq!(back, r.extra);
+        let req: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&json.req_headers).unwrap();
+        assert_eq!(req, r.req_headers);
+        let resp: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&json.resp_headers).unwrap();
+        assert_eq!(resp, r.resp_headers);
+        assert_eq!(json.extra, serde_json::to_string(&r.extra).unwrap());
+        assert_eq!(content_hash_with(&r, "p", &json), content_hash(&r, "p"));
     }
 
     fn rec(n: i64) -> AuditRecord {

@@ -8,7 +8,10 @@ pub mod extra;
 pub mod record;
 pub mod redact;
 
-pub use chain::{content_hash, seal, verify_chain, ChainError, ChainVerifier};
+pub use chain::{
+    content_hash, content_hash_with, seal, seal_with, verify_chain, ChainError, ChainVerifier,
+    JsonFields,
+};
 pub use export::{to_fixture, ExportError, ExportedFixture};
 pub use extra::record_extra;
 pub use record::AuditRecord;

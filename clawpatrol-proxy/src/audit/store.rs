@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use clawpatrol_core::audit::{seal, AuditRecord, ChainError, ChainVerifier};
+use clawpatrol_core::audit::{seal_with, AuditRecord, ChainError, ChainVerifier, JsonFields};
 use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 
 use super::schema::{latest, MIGRATIONS};
@@ -284,9 +284,11 @@ impl AuditStore {
             let mut stmt = tx.prepare_cached(&INSERT_SQL[i])?;
             let mut at = 0;
             for rec in chunk.iter_mut() {
-                seal(rec, &head);
+                // Serialised once: the hash covers the same texts the columns store.
+                let json = JsonFields::of(rec);
+                seal_with(rec, &head, &json);
                 head.clone_from(&rec.hash);
-                bind_row(&mut stmt, &mut at, rec)?;
+                bind_row(&mut stmt, &mut at, rec, &json)?;
             }
             stmt.raw_execute()?;
             // One statement inside our write transaction: its rows got consecutive ids
@@ -424,11 +426,13 @@ impl AuditStore {
     }
 }
 
-/// Binds one record's columns (in `INSERT_COLUMNS` order) after parameter `at`.
+/// Binds one record's columns (in `INSERT_COLUMNS` order) after parameter `at`; `json` holds
+/// the record's structured fields in canonical JSON ([`JsonFields::of`]).
 fn bind_row(
     stmt: &mut rusqlite::CachedStatement<'_>,
     at: &mut usize,
     rec: &AuditRecord,
+    json: &JsonFields,
 ) -> Result<(), AuditError> {
     let big = |field| AuditError::TooLarge {
         action_id: rec.action_id.clone(),
@@ -457,9 +461,9 @@ fn bind_row(
         &rec.resp_sha,
         &rec.req_body,
         &rec.resp_body,
-        &json_text(&rec.req_headers),
-        &json_text(&rec.resp_headers),
-        &json_text(&rec.extra),
+        &json.req_headers,
+        &json.resp_headers,
+        &json.extra,
         &rec.endpoint,
         &rec.rule,
         &rec.credential,
@@ -474,11 +478,6 @@ fn bind_row(
         stmt.raw_bind_parameter(*at, v)?;
     }
     Ok(())
-}
-
-fn json_text<T: serde::Serialize>(v: &T) -> String {
-    // Maps of strings and JSON values always serialise.
-    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
 }
 
 /// Reads one `actions` row (columns in `COLUMNS` order).

@@ -6,8 +6,12 @@
 //! until it has caught up ([`AuditHandle::room`]), so the other half absorbs the records of
 //! actions already under way. A record that still finds the queue full is dropped and
 //! counted.
+//!
+//! A writer thread that dies (a panic) fails closed: from then on the writer counts as
+//! behind for good, so connections read no further actions, and [`AuditHandle::writer_down`]
+//! tells the gateway to stop instead of serving actions it cannot audit.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +33,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(100);
 enum Msg {
     Record(Box<AuditRecord>),
     Shutdown,
+    /// Makes the writer thread panic (tests of the fail-closed path).
+    #[cfg(test)]
+    Panic,
 }
 
 struct Counters {
@@ -40,8 +47,10 @@ struct Counters {
     high_water: usize,
     /// Times a connection was held back because the writer was behind.
     held_back: AtomicU64,
-    /// Woken each time the writer has taken a batch off the queue.
+    /// Woken each time the writer has taken a batch off the queue, and when it dies.
     taken: tokio::sync::Notify,
+    /// The writer thread died (panicked): nothing queued from then on is written.
+    down: AtomicBool,
     /// Milliseconds after `start` of the last "queue full" warning, plus one (0 = never).
     last_warn_ms: AtomicU64,
     /// The same for the "writer is behind" warning.
@@ -83,6 +92,7 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
         high_water: capacity / 2,
         held_back: AtomicU64::new(0),
         taken: tokio::sync::Notify::new(),
+        down: AtomicBool::new(false),
         last_warn_ms: AtomicU64::new(0),
         last_behind_ms: AtomicU64::new(0),
         start: Instant::now(),
@@ -90,7 +100,10 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
     let thread_counters = Arc::clone(&counters);
     let thread = std::thread::Builder::new()
         .name("clawpatrol-audit".into())
-        .spawn(move || run(store, rx, &thread_counters))?;
+        .spawn(move || {
+            let _down = DownOnPanic(&thread_counters);
+            run(store, rx, &thread_counters);
+        })?;
     Ok((
         AuditHandle {
             tx: tx.clone(),
@@ -127,9 +140,29 @@ impl AuditHandle {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
-    /// True while the writer is behind: half the queue or more is waiting for it.
+    /// True while the writer is behind: half the queue or more is waiting for it, or the
+    /// writer thread has died (for good).
     pub fn behind(&self) -> bool {
         self.counters.queued.load(Ordering::Relaxed) >= self.counters.high_water
+            || self.counters.down.load(Ordering::Acquire)
+    }
+
+    /// True once the writer thread has died: no record is written any more.
+    pub fn is_down(&self) -> bool {
+        self.counters.down.load(Ordering::Acquire)
+    }
+
+    /// Returns once the writer thread has died (never while it runs).
+    pub async fn writer_down(&self) {
+        loop {
+            let woken = self.counters.taken.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.is_down() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Returns once the writer is not behind (at once when it is not). A connection awaits
@@ -223,6 +256,22 @@ impl Drop for AuditWriter {
     }
 }
 
+/// Marks the writer down when its thread unwinds from a panic, and wakes everything waiting
+/// on it (connections keep waiting: the writer now counts as behind for good).
+struct DownOnPanic<'a>(&'a Counters);
+
+impl Drop for DownOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.down.store(true, Ordering::Release);
+            self.0.taken.notify_waiters();
+            tracing::error!(
+                "audit writer thread died; connections read no further actions (fail closed)"
+            );
+        }
+    }
+}
+
 fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(64);
     loop {
@@ -233,6 +282,8 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
                 false
             }
             Ok(Msg::Shutdown) | Err(_) => true,
+            #[cfg(test)]
+            Ok(Msg::Panic) => panic!("audit writer: panic requested by a test"),
         };
         // Gather what arrives within a short window (one transaction per batch, at most
         // `MAX_BATCH` records): under load this turns many small commits into few. The
@@ -251,6 +302,8 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
                     }
                 }
                 Ok(Msg::Shutdown) => stop = true,
+                #[cfg(test)]
+                Ok(Msg::Panic) => panic!("audit writer: panic requested by a test"),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => stop = true,
             }
@@ -405,6 +458,57 @@ mod tests {
         assert_eq!(handle.dropped(), 0);
         let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
         assert_eq!(stored, 5);
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_dead_writer_holds_connections_back_for_good_and_says_so() {
+        let path = temp_db("dead");
+        let (handle, writer) = spawn(AuditStore::open(&path).unwrap(), 64).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        handle.record(rec(0));
+        assert!(rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(10), handle.room())
+                .await
+                .is_ok()
+        }));
+        assert!(!handle.is_down());
+        // A waiter registered before the death is woken by it.
+        let down = rt.block_on(async {
+            let waiter = handle.writer_down();
+            tokio::pin!(waiter);
+            let quiet = tokio::time::timeout(Duration::from_millis(50), waiter.as_mut())
+                .await
+                .is_err();
+            assert!(quiet, "writer_down() returned while the writer ran");
+            handle.tx.send(Msg::Panic).unwrap();
+            tokio::time::timeout(Duration::from_secs(10), waiter).await
+        });
+        assert!(
+            down.is_ok(),
+            "writer_down() did not return after the writer died"
+        );
+        assert!(handle.is_down());
+        assert!(
+            handle.behind(),
+            "one record queued of 64, but the writer is dead"
+        );
+        assert!(
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), handle.room())
+                    .await
+                    .is_err()
+            }),
+            "room() returned although no record can be written any more"
+        );
+        handle.record(rec(1));
+        assert_eq!(handle.dropped(), 1);
+        writer.shutdown();
+        let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
+        assert_eq!(stored, 1, "the record written before the death stays");
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 

@@ -114,6 +114,10 @@ enum StartError {
     PgThreads(#[from] crate::postgres::threads::ThreadsError),
     #[error("cannot open the log file: {0}")]
     Log(String),
+    #[error(
+        "the audit writer died; the gateway stopped so that no action runs unaudited (see the error above)"
+    )]
+    WriterDown,
 }
 
 /// Runs the gateway until SIGINT/SIGTERM. Exit 0 after a clean shutdown, 2 on a config
@@ -358,7 +362,12 @@ async fn serve(
         )),
     ]);
 
-    stop.wait().await;
+    // A dead audit writer stops the gateway: connections already wait (the writer counts as
+    // behind for good), and a gateway that cannot audit must not keep accepting them.
+    let writer_down = tokio::select! {
+        () = stop.wait() => false,
+        () = shared.audit.writer_down() => true,
+    };
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     shared.shutdown.cancel();
     shared.tracker.close();
@@ -390,6 +399,9 @@ async fn serve(
             }
             Err(_) => tracing::error!("postgres session threads still in use at shutdown"),
         }
+    }
+    if writer_down {
+        return Err(StartError::WriterDown);
     }
     Ok(())
 }
