@@ -1,6 +1,12 @@
 //! Hot reload (reference §9.7, DESIGN §3): poll the config file (or every `*.hcl` of a config
 //! directory) for changes and listen for SIGHUP; a valid new config is swapped atomically,
 //! an invalid one is refused and the old policy stays in force.
+//!
+//! A file caught in the middle of a write must never become the policy: a plain
+//! `open(O_TRUNC)` + `write` leaves it empty for a moment, and an empty file is a valid
+//! config with no endpoints and no rules. So a change seen by polling is loaded only once two
+//! snapshots a settling interval apart agree, and a reload to a config with no content at all
+//! is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +16,7 @@ use std::time::Duration;
 use clawpatrol_core::Policy;
 use sha2::{Digest, Sha256};
 use tokio::signal::unix::Signal;
+use tokio_util::sync::CancellationToken;
 
 use crate::runtime::Shared;
 
@@ -52,8 +59,29 @@ pub fn summary(policy: &Policy) -> String {
     )
 }
 
+/// The longest wait for a changed config to stop changing before each re-check.
+const MAX_SETTLE: Duration = Duration::from_millis(250);
+
+/// True when the config has no content: the file, or every `*.hcl` file of the directory
+/// (or there is none), is empty or only whitespace. Unreadable files count as content, so
+/// that loading them reports the error.
+pub fn is_blank(path: &Path) -> bool {
+    let files: Vec<PathBuf> = snapshot(path).into_keys().collect();
+    files
+        .iter()
+        .all(|p| std::fs::read(p).is_ok_and(|bytes| bytes.iter().all(u8::is_ascii_whitespace)))
+}
+
 /// Loads the config again and swaps it in when valid. Returns whether it was swapped.
 pub fn reload(path: &Path, shared: &Shared) -> bool {
+    if is_blank(path) {
+        tracing::error!(
+            config = %path.display(),
+            "config reload refused, the previous policy stays in force: the config is empty \
+             (a write still in progress, or a mistake); restart the gateway to run without a policy"
+        );
+        return false;
+    }
     match Policy::load(path) {
         Ok(policy) => {
             for w in policy.warnings() {
@@ -87,6 +115,30 @@ pub fn hangup_signal() -> Option<Signal> {
     }
 }
 
+/// Waits until the config stops changing: returns the first snapshot that a second one,
+/// taken `settle` later, confirms (`None` on shutdown). `changed` is the snapshot that showed
+/// the change.
+pub async fn settled(
+    path: &Path,
+    changed: Snapshot,
+    settle: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Snapshot> {
+    let mut last = changed;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(settle) => {}
+            () = shutdown.cancelled() => return None,
+        }
+        let again = snapshot(path);
+        if again == last {
+            return Some(again);
+        }
+        tracing::debug!(config = %path.display(), "config still changing; waiting before reloading");
+        last = again;
+    }
+}
+
 /// Watches `path` every `every`, and on each `hup` signal, until shutdown.
 pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup: Option<Signal>) {
     let mut seen = snapshot(&path);
@@ -101,10 +153,15 @@ pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup:
             } => true,
             () = shared.shutdown.cancelled() => return,
         };
-        let now = snapshot(&path);
+        let mut now = snapshot(&path);
         if forced || now != seen {
             if forced {
                 tracing::info!("SIGHUP: reloading the config");
+            } else {
+                match settled(&path, now, every.min(MAX_SETTLE), &shared.shutdown).await {
+                    Some(stable) => now = stable,
+                    None => return,
+                }
             }
             seen = now;
             reload(&path, &shared);
@@ -115,6 +172,75 @@ pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_change_is_taken_only_once_a_second_look_confirms_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.hcl");
+        // What the poll saw: the file in the middle of a write (truncated).
+        std::fs::write(&file, "").unwrap();
+        let mid_write = snapshot(&file);
+        // What it holds by the time of the next look.
+        std::fs::write(&file, "schema_version = 1\n").unwrap();
+        let done = snapshot(&file);
+        let stop = CancellationToken::new();
+        let t = std::time::Instant::now();
+        let got = rt().block_on(settled(
+            &file,
+            mid_write.clone(),
+            Duration::from_millis(20),
+            &stop,
+        ));
+        assert_eq!(
+            got,
+            Some(done.clone()),
+            "settled on a snapshot no second look confirmed"
+        );
+        assert!(t.elapsed() >= Duration::from_millis(40), "one look only");
+        // Unchanged since the change was seen: one confirming look.
+        let got = rt().block_on(settled(
+            &file,
+            done.clone(),
+            Duration::from_millis(1),
+            &stop,
+        ));
+        assert_eq!(got, Some(done));
+        stop.cancel();
+        assert_eq!(
+            rt().block_on(settled(&file, mid_write, Duration::from_secs(60), &stop)),
+            None
+        );
+    }
+
+    #[test]
+    fn blank_configs_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.hcl");
+        std::fs::write(&file, "").unwrap();
+        assert!(is_blank(&file));
+        std::fs::write(&file, " \n\t\n").unwrap();
+        assert!(is_blank(&file));
+        std::fs::write(&file, "# a comment\n").unwrap();
+        assert!(!is_blank(&file), "a comment is content");
+        assert!(
+            !is_blank(&dir.path().join("missing.hcl")),
+            "unreadable: left to the loader"
+        );
+        let conf = dir.path().join("conf.d");
+        std::fs::create_dir(&conf).unwrap();
+        assert!(is_blank(&conf), "a directory without *.hcl files");
+        std::fs::write(conf.join("a.hcl"), "\n").unwrap();
+        assert!(is_blank(&conf));
+        std::fs::write(conf.join("b.hcl"), "schema_version = 1\n").unwrap();
+        assert!(!is_blank(&conf));
+    }
 
     #[test]
     fn snapshot_sees_edits_additions_and_removals() {

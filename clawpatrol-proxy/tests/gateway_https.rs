@@ -492,6 +492,20 @@ rule "no-flip" {
     let (status, _, body) = c.get("api.test", "/flip", auth);
     assert_eq!((status, body.as_str()), (403, "flip is now denied"));
 
+    // An emptied file (what a truncating write looks like half-way) is a valid config with
+    // no endpoints; it is refused, so api.test stays intercepted and decided.
+    std::fs::write(&s.config, "\n").unwrap();
+    s.gateway.wait_log("the config is empty", 1);
+    let mut c = Client::connect(s.gateway.proxy, "api.test", &ca_pem);
+    let (status, _, body) = c.get("api.test", "/flip", auth);
+    assert_eq!((status, body.as_str()), (403, "flip is now denied"));
+    assert_eq!(
+        s.gateway.log_text().matches("config reloaded").count(),
+        1,
+        "{}",
+        s.gateway.log_text()
+    );
+
     // Restoring the original config by SIGHUP-free file watch allows it again.
     std::fs::write(&s.config, policy(&s.test_ca.pem, "")).unwrap();
     s.gateway.wait_log("config reloaded", 2);
