@@ -5,8 +5,9 @@
 //! A file caught in the middle of a write must never become the policy: a plain
 //! `open(O_TRUNC)` + `write` leaves it empty for a moment, and an empty file is a valid
 //! config with no endpoints and no rules. So a change seen by polling is loaded only once two
-//! snapshots a settling interval apart agree, and a reload to a config with no content at all
-//! is refused.
+//! snapshots a settling interval apart agree; a loaded config is swapped in only if the files
+//! still hold what that snapshot saw (otherwise the next poll looks again); and a reload to a
+//! config with no content at all is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,11 +62,30 @@ pub fn summary(policy: &Policy) -> String {
 
 /// The longest wait for a changed config to stop changing before each re-check.
 const MAX_SETTLE: Duration = Duration::from_millis(250);
+/// Re-checks of a config that keeps changing before it is loaded anyway (the check after
+/// loading still keeps a config that changed meanwhile out).
+const MAX_SETTLE_ROUNDS: usize = 20;
+
+/// What a reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new policy is in force.
+    Swapped,
+    /// The config is invalid or empty; the previous policy stays.
+    Refused,
+    /// The files changed while they were checked; nothing was swapped or reported, the next
+    /// look decides.
+    Changed,
+}
 
 /// True when the config has no content: the file, or every `*.hcl` file of the directory
 /// (or there is none), is empty or only whitespace. Unreadable files count as content, so
 /// that loading them reports the error.
 pub fn is_blank(path: &Path) -> bool {
+    if path.is_dir() && std::fs::read_dir(path).is_err() {
+        // Left to the loader, which reports why the directory cannot be read.
+        return false;
+    }
     let files: Vec<PathBuf> = snapshot(path).into_keys().collect();
     files
         .iter()
@@ -74,31 +94,73 @@ pub fn is_blank(path: &Path) -> bool {
 
 /// Loads the config again and swaps it in when valid. Returns whether it was swapped.
 pub fn reload(path: &Path, shared: &Shared) -> bool {
-    if is_blank(path) {
-        tracing::error!(
-            config = %path.display(),
-            "config reload refused, the previous policy stays in force: the config is empty \
-             (a write still in progress, or a mistake); restart the gateway to run without a policy"
-        );
-        return false;
-    }
-    match Policy::load(path) {
-        Ok(policy) => {
-            for w in policy.warnings() {
-                tracing::warn!("{}", w.to_string().trim_end());
-            }
-            let line = summary(&policy);
-            shared.policy.store(Arc::new(policy));
-            tracing::info!(config = %path.display(), "config reloaded: {line}");
-            true
+    reload_checked(path, shared, None) == Outcome::Swapped
+}
+
+/// A config read for a reload, before anything is swapped.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Valid, and (when checked) still what the snapshot saw.
+    Valid(Box<Policy>),
+    /// No content at all (refused).
+    Blank,
+    /// Invalid (refused), with the loader's errors.
+    Invalid(clawpatrol_core::ConfigError),
+    /// The files changed meanwhile: nothing to report, the next look decides.
+    Changed,
+}
+
+/// Reads and compiles the config; with `expected`, a config whose files no longer hold what
+/// `expected` fingerprints once read is [`Loaded::Changed`].
+pub fn load_checked(path: &Path, expected: Option<&Snapshot>) -> Loaded {
+    let changed = || expected.is_some_and(|e| snapshot(path) != *e);
+    let loaded = if is_blank(path) {
+        Loaded::Blank
+    } else {
+        match Policy::load(path) {
+            Ok(policy) => Loaded::Valid(Box::new(policy)),
+            Err(e) => Loaded::Invalid(e),
         }
-        Err(e) => {
+    };
+    if changed() {
+        Loaded::Changed
+    } else {
+        loaded
+    }
+}
+
+/// [`reload`]; with `expected`, the result counts only if the files still hold what
+/// `expected` fingerprints once loaded (else [`Outcome::Changed`], nothing swapped).
+pub fn reload_checked(path: &Path, shared: &Shared, expected: Option<&Snapshot>) -> Outcome {
+    match load_checked(path, expected) {
+        Loaded::Changed => {
+            tracing::debug!(config = %path.display(), "config changed while loading; looking again");
+            Outcome::Changed
+        }
+        Loaded::Blank => {
+            tracing::error!(
+                config = %path.display(),
+                "config reload refused, the previous policy stays in force: the config is empty \
+                 (a write still in progress, or a mistake); restart the gateway to run without a policy"
+            );
+            Outcome::Refused
+        }
+        Loaded::Invalid(e) => {
             tracing::error!(
                 config = %path.display(),
                 "config reload refused, the previous policy stays in force:\n{}",
                 e.to_string().trim_end()
             );
-            false
+            Outcome::Refused
+        }
+        Loaded::Valid(policy) => {
+            for w in policy.warnings() {
+                tracing::warn!("{}", w.to_string().trim_end());
+            }
+            let line = summary(&policy);
+            shared.policy.store(Arc::from(policy));
+            tracing::info!(config = %path.display(), "config reloaded: {line}");
+            Outcome::Swapped
         }
     }
 }
@@ -116,8 +178,8 @@ pub fn hangup_signal() -> Option<Signal> {
 }
 
 /// Waits until the config stops changing: returns the first snapshot that a second one,
-/// taken `settle` later, confirms (`None` on shutdown). `changed` is the snapshot that showed
-/// the change.
+/// taken `settle` later, confirms (`None` on shutdown; the latest one after
+/// `MAX_SETTLE_ROUNDS` looks). `changed` is the snapshot that showed the change.
 pub async fn settled(
     path: &Path,
     changed: Snapshot,
@@ -125,7 +187,7 @@ pub async fn settled(
     shutdown: &CancellationToken,
 ) -> Option<Snapshot> {
     let mut last = changed;
-    loop {
+    for _ in 0..MAX_SETTLE_ROUNDS {
         tokio::select! {
             () = tokio::time::sleep(settle) => {}
             () = shutdown.cancelled() => return None,
@@ -137,6 +199,11 @@ pub async fn settled(
         tracing::debug!(config = %path.display(), "config still changing; waiting before reloading");
         last = again;
     }
+    tracing::warn!(
+        config = %path.display(),
+        "config keeps changing; loading it as it is now"
+    );
+    Some(last)
 }
 
 /// Watches `path` every `every`, and on each `hup` signal, until shutdown.
@@ -164,7 +231,8 @@ pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup:
                 }
             }
             seen = now;
-            reload(&path, &shared);
+            // Changed: the files no longer match `seen`, so the next poll looks again.
+            let _ = reload_checked(&path, &shared, Some(&seen));
         }
     }
 }
@@ -217,6 +285,32 @@ mod tests {
             rt().block_on(settled(&file, mid_write, Duration::from_secs(60), &stop)),
             None
         );
+    }
+
+    #[test]
+    fn a_config_that_changed_since_its_snapshot_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("policy.hcl");
+        std::fs::write(&file, "schema_version = 1\n").unwrap();
+        let seen = snapshot(&file);
+        assert!(matches!(load_checked(&file, Some(&seen)), Loaded::Valid(_)));
+        assert!(matches!(load_checked(&file, None), Loaded::Valid(_)));
+        // Rewritten after the snapshot that decided to load it (valid, invalid or blank now).
+        for text in ["schema_version = 1\n# edited\n", "rule \"x\" {\n", ""] {
+            std::fs::write(&file, text).unwrap();
+            assert!(
+                matches!(load_checked(&file, Some(&seen)), Loaded::Changed),
+                "{text:?}"
+            );
+        }
+        assert!(matches!(load_checked(&file, None), Loaded::Blank));
+        std::fs::write(&file, "rule \"x\" {\n").unwrap();
+        assert!(matches!(load_checked(&file, None), Loaded::Invalid(_)));
+        let now = snapshot(&file);
+        assert!(matches!(
+            load_checked(&file, Some(&now)),
+            Loaded::Invalid(_)
+        ));
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
     if dropped > 0 {
         tracing::warn!(
             dropped,
-            "audit rows were dropped because the queue was full"
+            "audit rows were dropped: the queue was full, or the writer thread died"
         );
     }
     if held_back > 0 {
@@ -400,7 +400,8 @@ async fn serve(
             Err(_) => tracing::error!("postgres session threads still in use at shutdown"),
         }
     }
-    if writer_down {
+    // Also when the writer died during the drain, after a stop signal: rows were lost.
+    if writer_down || shared.audit.is_down() {
         return Err(StartError::WriterDown);
     }
     Ok(())
