@@ -66,18 +66,6 @@ const MAX_SETTLE: Duration = Duration::from_millis(250);
 /// loading still keeps a config that changed meanwhile out).
 const MAX_SETTLE_ROUNDS: usize = 20;
 
-/// What a reload did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The new policy is in force.
-    Swapped,
-    /// The config is invalid or empty; the previous policy stays.
-    Refused,
-    /// The files changed while they were checked; nothing was swapped or reported, the next
-    /// look decides.
-    Changed,
-}
-
 /// True when the config has no content: the file, or every `*.hcl` file of the directory
 /// (or there is none), is empty or only whitespace. Unreadable files count as content, so
 /// that loading them reports the error.
@@ -90,11 +78,6 @@ pub fn is_blank(path: &Path) -> bool {
     files
         .iter()
         .all(|p| std::fs::read(p).is_ok_and(|bytes| bytes.iter().all(u8::is_ascii_whitespace)))
-}
-
-/// Loads the config again and swaps it in when valid. Returns whether it was swapped.
-pub fn reload(path: &Path, shared: &Shared) -> bool {
-    reload_checked(path, shared, None) == Outcome::Swapped
 }
 
 /// A config read for a reload, before anything is swapped.
@@ -129,13 +112,13 @@ pub fn load_checked(path: &Path, expected: Option<&Snapshot>) -> Loaded {
     }
 }
 
-/// [`reload`]; with `expected`, the result counts only if the files still hold what
-/// `expected` fingerprints once loaded (else [`Outcome::Changed`], nothing swapped).
-pub fn reload_checked(path: &Path, shared: &Shared, expected: Option<&Snapshot>) -> Outcome {
+/// Loads the config again and swaps it in when valid; with `expected`, only if the files
+/// still hold what `expected` fingerprints once loaded (else nothing is swapped or reported:
+/// the next look decides).
+pub fn reload(path: &Path, shared: &Shared, expected: Option<&Snapshot>) {
     match load_checked(path, expected) {
         Loaded::Changed => {
             tracing::debug!(config = %path.display(), "config changed while loading; looking again");
-            Outcome::Changed
         }
         Loaded::Blank => {
             tracing::error!(
@@ -143,7 +126,6 @@ pub fn reload_checked(path: &Path, shared: &Shared, expected: Option<&Snapshot>)
                 "config reload refused, the previous policy stays in force: the config is empty \
                  (a write still in progress, or a mistake); restart the gateway to run without a policy"
             );
-            Outcome::Refused
         }
         Loaded::Invalid(e) => {
             tracing::error!(
@@ -151,7 +133,6 @@ pub fn reload_checked(path: &Path, shared: &Shared, expected: Option<&Snapshot>)
                 "config reload refused, the previous policy stays in force:\n{}",
                 e.to_string().trim_end()
             );
-            Outcome::Refused
         }
         Loaded::Valid(policy) => {
             for w in policy.warnings() {
@@ -160,7 +141,6 @@ pub fn reload_checked(path: &Path, shared: &Shared, expected: Option<&Snapshot>)
             let line = summary(&policy);
             shared.policy.store(Arc::from(policy));
             tracing::info!(config = %path.display(), "config reloaded: {line}");
-            Outcome::Swapped
         }
     }
 }
@@ -231,8 +211,8 @@ pub async fn watch(path: PathBuf, shared: Arc<Shared>, every: Duration, mut hup:
                 }
             }
             seen = now;
-            // Changed: the files no longer match `seen`, so the next poll looks again.
-            let _ = reload_checked(&path, &shared, Some(&seen));
+            // Files that changed meanwhile no longer match `seen`: the next poll looks again.
+            reload(&path, &shared, Some(&seen));
         }
     }
 }
