@@ -72,6 +72,24 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// True when the database, not the record, is at fault and a later attempt may succeed:
+    /// busy or locked by another process, disk full, an I/O error, read-only, or unopenable.
+    pub fn is_unavailable(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            AuditError::Sql(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::DiskFull
+                    | C::SystemIoFailure
+                    | C::ReadOnly
+                    | C::CannotOpen
+            ),
+            _ => false,
+        }
+    }
+
     /// True when the error is evidence of tampering (a finding), not an operational failure.
     pub fn is_tampering(&self) -> bool {
         matches!(self, AuditError::Chain(_) | AuditError::Corrupt { .. })
@@ -253,6 +271,11 @@ impl AuditStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// How long a statement waits for another connection's lock (5 s by default).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), AuditError> {
+        Ok(self.conn.busy_timeout(timeout)?)
     }
 
     /// The database path.

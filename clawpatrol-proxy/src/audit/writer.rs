@@ -7,6 +7,11 @@
 //! actions already under way. A record that still finds the queue full is dropped and
 //! counted.
 //!
+//! A database that cannot take rows (locked by another process, disk full, I/O errors) fails
+//! closed too: the writer keeps the batch and retries it, with growing pauses, and counts as
+//! behind meanwhile, so connections wait instead of acting unaudited. Only a record the
+//! database refuses for itself, or rows still unwritable at shutdown, are lost (and counted).
+//!
 //! A writer thread that dies (a panic) fails closed: from then on the writer counts as
 //! behind for good, so connections read no further actions, and [`AuditHandle::writer_down`]
 //! tells the gateway to stop instead of serving actions it cannot audit.
@@ -27,8 +32,10 @@ const MAX_BATCH: usize = 1024;
 const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 /// At most one "queue full" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(1);
-/// A failed batch is retried once after this pause.
+/// The first pause before a failed batch is retried; it doubles up to `MAX_RETRY_PAUSE`.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
+/// The longest pause between attempts while the database is unavailable.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 enum Msg {
     Record(Box<AuditRecord>),
@@ -38,6 +45,7 @@ enum Msg {
     Panic,
 }
 
+#[derive(Debug)]
 struct Counters {
     dropped: AtomicU64,
     failed: AtomicU64,
@@ -53,6 +61,10 @@ struct Counters {
     down: AtomicBool,
     /// Records taken off the queue and not yet handed to the store (the batch being built).
     in_batch: AtomicUsize,
+    /// The writer is retrying a batch the database could not take (it counts as behind).
+    stalled: AtomicBool,
+    /// The gateway is stopping: a batch the database still cannot take is given up.
+    stopping: AtomicBool,
     /// Milliseconds after `start` of the last "queue full" warning, plus one (0 = never).
     last_warn_ms: AtomicU64,
     /// The same for the "writer is behind" warning.
@@ -81,6 +93,7 @@ impl std::fmt::Debug for AuditHandle {
 pub struct AuditWriter {
     tx: SyncSender<Msg>,
     thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
 }
 
 /// Starts the writer thread with a queue of `capacity` records.
@@ -96,6 +109,8 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
         taken: tokio::sync::Notify::new(),
         down: AtomicBool::new(false),
         in_batch: AtomicUsize::new(0),
+        stalled: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
         last_warn_ms: AtomicU64::new(0),
         last_behind_ms: AtomicU64::new(0),
         start: Instant::now(),
@@ -110,11 +125,12 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
     Ok((
         AuditHandle {
             tx: tx.clone(),
-            counters,
+            counters: Arc::clone(&counters),
         },
         AuditWriter {
             tx,
             thread: Some(thread),
+            counters,
         },
     ))
 }
@@ -143,11 +159,13 @@ impl AuditHandle {
         self.counters.dropped.load(Ordering::Relaxed)
     }
 
-    /// True while the writer is behind: half the queue or more is waiting for it, or the
-    /// writer thread has died (for good).
+    /// True while the writer is behind: half the queue or more is waiting for it, it is
+    /// retrying rows the database could not take, or its thread has died (for good).
     pub fn behind(&self) -> bool {
-        self.counters.queued.load(Ordering::Relaxed) >= self.counters.high_water
-            || self.counters.down.load(Ordering::Acquire)
+        let c = &self.counters;
+        c.queued.load(Ordering::Relaxed) >= c.high_water
+            || c.stalled.load(Ordering::Relaxed)
+            || c.down.load(Ordering::Acquire)
     }
 
     /// True once the writer thread has died: no record is written any more.
@@ -243,6 +261,8 @@ impl AuditWriter {
         let Some(thread) = self.thread.take() else {
             return;
         };
+        // From now on a batch the database cannot take is given up, not retried for good.
+        self.counters.stopping.store(true, Ordering::Relaxed);
         // Blocks only while the queue is full; the writer is draining it.
         if self.tx.send(Msg::Shutdown).is_err() {
             tracing::error!("audit writer thread ended early");
@@ -328,22 +348,61 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
     }
 }
 
-/// Writes and clears the batch. When the batch's transaction fails, its records are retried
-/// one per transaction after a pause, so one bad record (or a passing lock) loses no others;
-/// records that still fail are logged and counted.
+/// Writes and clears the batch. While the database is unavailable the batch is retried (the
+/// writer counts as behind meanwhile) until it goes in or the gateway stops. When the batch
+/// fails for another reason, its records are retried one per transaction after a pause, so
+/// one bad record loses no others; records that still fail are logged and counted.
 fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counters) {
     // The batch is off the queue: connections held back may look again.
     counters.taken.notify_waiters();
     if batch.is_empty() {
         return;
     }
-    if let Err(e) = store.append(batch) {
-        tracing::warn!(error = %e, records = batch.len(), "audit write failed; retrying row by row");
-        std::thread::sleep(RETRY_AFTER);
-        for rec in batch.iter_mut() {
-            if let Err(e) = store.append(std::slice::from_mut(rec)) {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, action_id = %rec.action_id, "audit record lost");
+    let mut pause = RETRY_AFTER;
+    let result = loop {
+        match store.append(batch) {
+            Err(e) if e.is_unavailable() && !counters.stopping.load(Ordering::Relaxed) => {
+                // Fail closed: keep the rows, hold connections back, try again.
+                if !counters.stalled.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        error = %e,
+                        records = batch.len(),
+                        "audit database unavailable; connections wait until their rows are written"
+                    );
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            }
+            other => break other,
+        }
+    };
+    if counters.stalled.swap(false, Ordering::Relaxed) {
+        if result.is_ok() {
+            tracing::warn!("audit database writable again; connections go on");
+        }
+        counters.taken.notify_waiters();
+    }
+    match result {
+        Ok(()) => {}
+        Err(e) if e.is_unavailable() => {
+            // Only when stopping: the database still cannot take them.
+            counters
+                .failed
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::error!(
+                error = %e,
+                records = batch.len(),
+                "audit records lost: the database was still unavailable at shutdown"
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, records = batch.len(), "audit write failed; retrying row by row");
+            std::thread::sleep(RETRY_AFTER);
+            for rec in batch.iter_mut() {
+                if let Err(e) = store.append(std::slice::from_mut(rec)) {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, action_id = %rec.action_id, "audit record lost");
+                }
             }
         }
     }
@@ -354,6 +413,7 @@ fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counte
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn temp_db(name: &str) -> std::path::PathBuf {
         std::env::temp_dir()
@@ -526,6 +586,89 @@ mod tests {
             4,
             "every record is stored or counted as dropped ({stored} stored)"
         );
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    /// The writer over a database locked by another connection, with a short busy timeout.
+    fn locked_writer(name: &str) -> (PathBuf, rusqlite::Connection, AuditHandle, AuditWriter) {
+        let path = temp_db(name);
+        let store = AuditStore::open(&path).unwrap();
+        store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (handle, writer) = spawn(store, 64).unwrap();
+        (path, blocker, handle, writer)
+    }
+
+    fn wait_behind(handle: &AuditHandle) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !handle.behind() {
+            assert!(
+                Instant::now() < deadline,
+                "the writer never counted as behind (failed: {})",
+                handle.failed()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn an_unavailable_database_holds_connections_back_and_loses_nothing() {
+        let (path, blocker, handle, writer) = locked_writer("locked");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let room_within = |ms| {
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(ms), handle.room())
+                    .await
+                    .is_ok()
+            })
+        };
+        for i in 0..3 {
+            handle.record(rec(i));
+        }
+        // Three records of 64 queued: only the unavailable database makes the writer behind.
+        wait_behind(&handle);
+        // Many busy timeouts later nothing is lost and connections still wait.
+        assert!(
+            !room_within(1000),
+            "room() returned while the rows could not be written"
+        );
+        assert_eq!(handle.failed(), 0);
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        assert!(
+            room_within(10_000),
+            "room() did not return once the database was back"
+        );
+        assert!(!handle.behind());
+        writer.shutdown();
+        assert_eq!((handle.failed(), handle.dropped()), (0, 0));
+        let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
+        assert_eq!(stored, 3);
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn shutdown_gives_up_rows_the_database_still_cannot_take() {
+        let (path, blocker, handle, writer) = locked_writer("locked-stop");
+        handle.record(rec(0));
+        handle.record(rec(1));
+        wait_behind(&handle);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            writer.shutdown();
+            let _ = tx.send(());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "shutdown hung on an unavailable database"
+        );
+        assert_eq!(handle.failed(), 2, "the rows given up are counted");
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
