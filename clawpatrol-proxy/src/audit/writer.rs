@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clawpatrol_core::audit::AuditRecord;
 
-use super::store::AuditStore;
+use super::store::{AuditError, AuditStore};
 
 /// The most records written in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -36,6 +36,9 @@ const WARN_EVERY: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 /// The longest pause between attempts while the database is unavailable.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+/// The busy timeout of each remaining attempt once stopping has found the database
+/// unavailable.
+const STOPPING_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 enum Msg {
     Record(Box<AuditRecord>),
@@ -358,31 +361,7 @@ fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counte
     if batch.is_empty() {
         return;
     }
-    let mut pause = RETRY_AFTER;
-    let result = loop {
-        match store.append(batch) {
-            Err(e) if e.is_unavailable() && !counters.stopping.load(Ordering::Relaxed) => {
-                // Fail closed: keep the rows, hold connections back, try again.
-                if !counters.stalled.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        error = %e,
-                        records = batch.len(),
-                        "audit database unavailable; connections wait until their rows are written"
-                    );
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            }
-            other => break other,
-        }
-    };
-    if counters.stalled.swap(false, Ordering::Relaxed) {
-        if result.is_ok() {
-            tracing::warn!("audit database writable again; connections go on");
-        }
-        counters.taken.notify_waiters();
-    }
-    match result {
+    match append_retrying(store, batch, counters) {
         Ok(()) => {}
         Err(e) if e.is_unavailable() => {
             // Only when stopping: the database still cannot take them.
@@ -399,7 +378,7 @@ fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counte
             tracing::warn!(error = %e, records = batch.len(), "audit write failed; retrying row by row");
             std::thread::sleep(RETRY_AFTER);
             for rec in batch.iter_mut() {
-                if let Err(e) = store.append(std::slice::from_mut(rec)) {
+                if let Err(e) = append_retrying(store, std::slice::from_mut(rec), counters) {
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, action_id = %rec.action_id, "audit record lost");
                 }
@@ -408,6 +387,47 @@ fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counte
     }
     batch.clear();
     counters.in_batch.store(0, Ordering::Relaxed);
+}
+
+/// Appends `recs`; while the database is unavailable (and the gateway is not stopping) the
+/// writer counts as behind, and the append is retried with growing pauses: connections wait
+/// rather than act unaudited. Errors of the records themselves are returned at once.
+fn append_retrying(
+    store: &mut AuditStore,
+    recs: &mut [AuditRecord],
+    counters: &Counters,
+) -> Result<(), AuditError> {
+    let mut pause = RETRY_AFTER;
+    let result = loop {
+        match store.append(recs) {
+            Err(e) if e.is_unavailable() && !counters.stopping.load(Ordering::Relaxed) => {
+                if !counters.stalled.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        error = %e,
+                        records = recs.len(),
+                        "audit database unavailable; connections wait until their rows are written"
+                    );
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
+            }
+            other => break other,
+        }
+    };
+    if counters.stalled.swap(false, Ordering::Relaxed) {
+        if result.is_ok() {
+            tracing::warn!("audit database writable again; connections go on");
+        }
+        counters.taken.notify_waiters();
+    }
+    if result.as_ref().is_err_and(AuditError::is_unavailable) {
+        // Stopping with the database still unavailable: the rest of the queue gets one short
+        // try each instead of the full busy timeout, so shutdown ends soon.
+        if let Err(e) = store.set_busy_timeout(STOPPING_BUSY_TIMEOUT) {
+            tracing::debug!(error = %e, "cannot shorten the audit database's busy timeout");
+        }
+    }
+    result
 }
 
 #[cfg(test)]
