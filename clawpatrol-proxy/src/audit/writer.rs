@@ -513,17 +513,6 @@ mod tests {
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
         let (handle, writer) = spawn(store, 8).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let room_within = |ms| {
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(ms), handle.room())
-                    .await
-                    .is_ok()
-            })
-        };
         handle.record(rec(0));
         std::thread::sleep(Duration::from_millis(300));
         // The writer holds record 0 and waits for the lock; the queue fills behind it.
@@ -531,19 +520,19 @@ mod tests {
             handle.record(rec(i));
         }
         assert!(!handle.behind(), "3 of 8 queued");
-        assert!(room_within(10));
+        assert!(room_within(&handle, 10));
         assert_eq!(handle.held_back(), 0);
         handle.record(rec(4));
         assert!(handle.behind(), "4 of 8 queued: half");
         assert!(
-            !room_within(200),
+            !room_within(&handle, 200),
             "room() returned while the writer was behind"
         );
         assert_eq!(handle.held_back(), 1);
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
         assert!(
-            room_within(10_000),
+            room_within(&handle, 10_000),
             "room() did not return after the writer caught up"
         );
         assert!(!handle.behind());
@@ -563,11 +552,7 @@ mod tests {
             .build()
             .unwrap();
         handle.record(rec(0));
-        assert!(rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(10), handle.room())
-                .await
-                .is_ok()
-        }));
+        assert!(room_within(&handle, 10));
         assert!(!handle.is_down());
         // A waiter registered before the death is woken by it.
         let down = rt.block_on(async {
@@ -590,11 +575,7 @@ mod tests {
         assert!(handle.is_down());
         assert!(handle.behind(), "nothing queued, but the writer is dead");
         assert!(
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(200), handle.room())
-                    .await
-                    .is_err()
-            }),
+            !room_within(&handle, 200),
             "room() returned although no record can be written any more"
         );
         handle.record(rec(3));
@@ -620,6 +601,19 @@ mod tests {
         (path, blocker, handle, writer)
     }
 
+    /// True when `room()` returns within `ms` milliseconds.
+    fn room_within(handle: &AuditHandle, ms: u64) -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                tokio::time::timeout(Duration::from_millis(ms), handle.room())
+                    .await
+                    .is_ok()
+            })
+    }
+
     fn wait_behind(handle: &AuditHandle) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !handle.behind() {
@@ -635,17 +629,6 @@ mod tests {
     #[test]
     fn an_unavailable_database_holds_connections_back_and_loses_nothing() {
         let (path, blocker, handle, writer) = locked_writer("locked");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let room_within = |ms| {
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_millis(ms), handle.room())
-                    .await
-                    .is_ok()
-            })
-        };
         for i in 0..3 {
             handle.record(rec(i));
         }
@@ -653,14 +636,14 @@ mod tests {
         wait_behind(&handle);
         // Many busy timeouts later nothing is lost and connections still wait.
         assert!(
-            !room_within(1000),
+            !room_within(&handle, 1000),
             "room() returned while the rows could not be written"
         );
         assert_eq!(handle.failed(), 0);
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
         assert!(
-            room_within(10_000),
+            room_within(&handle, 10_000),
             "room() did not return once the database was back"
         );
         assert!(!handle.behind());
