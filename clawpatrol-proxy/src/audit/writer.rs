@@ -507,12 +507,8 @@ mod tests {
 
     #[test]
     fn connections_are_held_back_while_the_writer_is_behind() {
-        let path = temp_db("behind");
-        let store = AuditStore::open(&path).unwrap();
-        // Hold the database's write lock so the writer stalls on its first batch.
-        let blocker = rusqlite::Connection::open(&path).unwrap();
-        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let (handle, writer) = spawn(store, 8).unwrap();
+        // The database's write lock is held, so the writer stalls on its first batch.
+        let (path, blocker, handle, writer) = locked_writer("behind", 8, None);
         handle.record(rec(0));
         std::thread::sleep(Duration::from_millis(300));
         // The writer holds record 0 and waits for the lock; the queue fills behind it.
@@ -590,14 +586,21 @@ mod tests {
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
-    /// The writer over a database locked by another connection, with a short busy timeout.
-    fn locked_writer(name: &str) -> (PathBuf, rusqlite::Connection, AuditHandle, AuditWriter) {
+    /// A writer with a queue of `capacity` over a database whose write lock another
+    /// connection (the one returned) holds; `busy` shortens the store's busy timeout.
+    fn locked_writer(
+        name: &str,
+        capacity: usize,
+        busy: Option<Duration>,
+    ) -> (PathBuf, rusqlite::Connection, AuditHandle, AuditWriter) {
         let path = temp_db(name);
         let store = AuditStore::open(&path).unwrap();
-        store.set_busy_timeout(Duration::from_millis(100)).unwrap();
+        if let Some(busy) = busy {
+            store.set_busy_timeout(busy).unwrap();
+        }
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let (handle, writer) = spawn(store, 64).unwrap();
+        let (handle, writer) = spawn(store, capacity).unwrap();
         (path, blocker, handle, writer)
     }
 
@@ -628,7 +631,8 @@ mod tests {
 
     #[test]
     fn an_unavailable_database_holds_connections_back_and_loses_nothing() {
-        let (path, blocker, handle, writer) = locked_writer("locked");
+        let (path, blocker, handle, writer) =
+            locked_writer("locked", 64, Some(Duration::from_millis(100)));
         for i in 0..3 {
             handle.record(rec(i));
         }
@@ -656,7 +660,8 @@ mod tests {
 
     #[test]
     fn shutdown_gives_up_rows_the_database_still_cannot_take() {
-        let (path, blocker, handle, writer) = locked_writer("locked-stop");
+        let (path, blocker, handle, writer) =
+            locked_writer("locked-stop", 64, Some(Duration::from_millis(100)));
         handle.record(rec(0));
         handle.record(rec(1));
         wait_behind(&handle);
@@ -677,12 +682,8 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_counts_without_blocking() {
-        let path = temp_db("full");
-        let store = AuditStore::open(&path).unwrap();
-        // Hold the database's write lock so the writer stalls on its first batch.
-        let blocker = rusqlite::Connection::open(&path).unwrap();
-        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let (handle, writer) = spawn(store, 4).unwrap();
+        // The database's write lock is held, so the writer stalls on its first batch.
+        let (path, blocker, handle, writer) = locked_writer("full", 4, None);
         // The first record sends the writer into the database lock; while it waits there the
         // queue holds 4 records, and a blocking record() would hang here instead of dropping.
         handle.record(rec(0));
