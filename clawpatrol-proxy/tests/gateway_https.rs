@@ -514,6 +514,69 @@ rule "no-flip" {
     assert_eq!(status, 200);
 }
 
+/// Rows of requests already under way when the audit queue fills (many connections
+/// finishing at once behind a stalled writer) wait in their connections instead of being
+/// dropped.
+#[test]
+fn rows_that_find_the_audit_queue_full_wait_and_none_is_dropped() {
+    const CLIENTS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let test_ca = TestCa::new();
+    let upstream = Upstream::start(test_ca.server_config(&["api.test"]));
+    let config = dir.path().join("policy.hcl");
+    std::fs::write(&config, policy(&test_ca.pem, "")).unwrap();
+    let extra = [
+        "--connect-to".to_string(),
+        format!("api.test:443:{}", upstream.addr),
+        "--audit-queue".to_string(),
+        "4".to_string(),
+    ];
+    let mut gateway = Gateway::start(
+        &config,
+        dir.path(),
+        &[
+            ("CLAWPATROL_SECRET_API_TOKEN", SECRET),
+            ("CLAWPATROL_SECRET_SLACK", SLACK_SECRET),
+        ],
+        &extra,
+    );
+    let db = gateway.state.join("clawpatrol.db");
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    // Every request is read before any row is queued (the upstream answers after 1 s), so
+    // the hold-back before reading cannot stop them: their rows arrive at a queue of 4.
+    let ca_pem = std::fs::read_to_string(&gateway.ca).unwrap();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (proxy, ca_pem) = (gateway.proxy, ca_pem.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::connect(proxy, "api.test", &ca_pem);
+                let (status, _, _) = c.get("api.test", "/slow", "Bearer placeholder-token");
+                assert_eq!(status, 200);
+            })
+        })
+        .collect();
+    gateway.wait_log("audit writer is behind", 1);
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    for c in clients {
+        c.join().expect("a client");
+    }
+    assert!(gateway.stop());
+    let log = gateway.log_text();
+    assert!(!log.contains("dropped"), "{log}");
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM actions WHERE path = '/slow' AND action = 'allow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, CLIENTS as i64);
+}
+
 /// A stalled audit writer holds requests back instead of losing their rows (as for Postgres
 /// statements): with the audit database locked, a keep-alive connection is not read once
 /// half of the (small) queue is waiting, and goes on when the lock is released; every

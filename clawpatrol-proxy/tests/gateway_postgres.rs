@@ -1711,3 +1711,60 @@ async fn statements_wait_for_a_stalled_audit_writer_and_every_one_is_audited() {
         .count();
     assert_eq!(selects, STATEMENTS);
 }
+
+/// Statements pipelined in one write are all read and forwarded before their rows finish:
+/// rows that find the audit queue full wait in the session (which relays nothing meanwhile)
+/// instead of being dropped.
+#[test]
+fn pipelined_statements_behind_a_stalled_audit_writer_are_all_audited() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+
+    const SIMPLE: usize = 300;
+    const EXTENDED: usize = 100;
+    let mut s = setup_with_args(&["--audit-queue", "16"]);
+    let (mut sock, mut dec) = raw_login(s.gw.port("postgres.db"));
+    let state = s.gw.state.clone();
+    assert_eq!(wait_audit(&state, 1).len(), 1, "the connect row");
+    let blocker = rusqlite::Connection::open(state.join("clawpatrol.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let mut msgs: Vec<FrontendMessage> = (0..SIMPLE)
+        .map(|_| FrontendMessage::Query("SELECT name FROM t WHERE id = 2".into()))
+        .collect();
+    for _ in 0..EXTENDED {
+        msgs.push(FrontendMessage::Parse {
+            name: String::new(),
+            query: "SELECT name FROM t WHERE id = 3".into(),
+            param_types: vec![],
+        });
+        msgs.extend(run_prepared(""));
+    }
+    send(&mut sock, msgs);
+    s.gw.wait_log("audit writer is behind", 1);
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    for i in 0..SIMPLE + EXTENDED {
+        let answer = read_until_ready(&mut sock, &mut dec);
+        assert!(has_rows(&answer), "answer {i}: {answer:?}");
+        assert!(
+            !answer
+                .iter()
+                .any(|m| matches!(m, BackendMessage::ErrorResponse(_))),
+            "answer {i}: {answer:?}"
+        );
+    }
+    drop(sock);
+    let status = s.gw.terminate().expect("the gateway exited");
+    assert!(status.success(), "{status:?}");
+    let log = s.gw.log_text();
+    assert!(!log.contains("dropped"), "{log}");
+    let rows = audit_rows_of(&state, Some("postgres.db"));
+    let count = |id: &str| {
+        rows.iter()
+            .filter(|(method, path, action, _)| {
+                method == "select" && action == "allow" && path.ends_with(&format!("id = {id}"))
+            })
+            .count()
+    };
+    assert_eq!((count("2"), count("3")), (SIMPLE, EXTENDED));
+}

@@ -4,6 +4,7 @@
 
 pub mod schema;
 pub mod store;
+mod target;
 pub mod time;
 pub mod writer;
 

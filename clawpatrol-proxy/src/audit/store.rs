@@ -2,7 +2,7 @@
 //! numbered migrations, the `actions` table and the hash-chain head (`audit_head`).
 
 use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -69,11 +69,19 @@ pub enum AuditError {
     /// The hash chain is broken.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The file the store writes is no longer at its path (deleted, moved or replaced), and
+    /// no audit database could be opened there yet.
+    #[error("audit database `{}` was deleted, moved or replaced under the gateway and cannot be opened there again yet", path.display())]
+    Moved {
+        /// The configured path.
+        path: PathBuf,
+    },
 }
 
 impl AuditError {
     /// True when the database, not the record, is at fault and a later attempt may succeed:
-    /// busy or locked by another process, disk full, an I/O error, read-only, or unopenable.
+    /// busy or locked by another process, disk full, an I/O error, read-only, unopenable,
+    /// out of memory, a file-locking protocol failure, or its file gone from its path.
     pub fn is_unavailable(&self) -> bool {
         use rusqlite::ErrorCode as C;
         match self {
@@ -85,7 +93,10 @@ impl AuditError {
                     | C::SystemIoFailure
                     | C::ReadOnly
                     | C::CannotOpen
+                    | C::OutOfMemory
+                    | C::FileLockingProtocolFailed
             ),
+            AuditError::Moved { .. } => true,
             _ => false,
         }
     }
@@ -100,6 +111,8 @@ impl AuditError {
 pub struct AuditStore {
     conn: Connection,
     path: PathBuf,
+    /// The (device, inode) of the file opened at `path`, when it could be read.
+    file: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for AuditStore {
@@ -218,6 +231,7 @@ impl AuditStore {
         let mut store = AuditStore {
             conn,
             path: path.to_path_buf(),
+            file: file_id(path),
         };
         store.migrate(create)?;
         Ok(store)
@@ -278,9 +292,36 @@ impl AuditStore {
         Ok(self.conn.busy_timeout(timeout)?)
     }
 
+    /// Copies the WAL's frames into the database file without waiting for readers (SQLite
+    /// does not do that on close once the file has moved). True when every frame was copied:
+    /// the WAL then holds nothing the database file lacks.
+    pub fn checkpoint(&self) -> Result<bool, AuditError> {
+        let (log, copied): (i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(1)?, r.get(2)?))
+                })?;
+        Ok(log == copied)
+    }
+
+    /// Closes the database.
+    pub fn close(self) -> Result<(), AuditError> {
+        self.conn.close().map_err(|(_, e)| AuditError::Sql(e))
+    }
+
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// False once the file this store writes is no longer the one at its path: deleted,
+    /// moved or replaced (SQLite goes on writing to the file it has open, so in WAL mode
+    /// rows appended to a deleted file would vanish with it). True when it cannot tell.
+    pub fn still_at_path(&self) -> bool {
+        match std::fs::metadata(&self.path) {
+            Ok(m) => self.file.is_none_or(|id| id == (m.dev(), m.ino())),
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        }
     }
 
     /// Appends records in one transaction: each is sealed into the hash chain and gets its
@@ -566,6 +607,11 @@ fn from_row(row: &Row<'_>) -> Result<AuditRecord, AuditError> {
         prev_hash: col!(29, "prev_hash"),
         hash: col!(30, "hash"),
     })
+}
+
+/// The (device, inode) of the file at `path`, if it can be read.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// True when `path` starts with the SQLite file header (`SQLite format 3\0`).

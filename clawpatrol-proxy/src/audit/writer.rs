@@ -4,8 +4,10 @@
 //! Connections do not outrun the writer: once half the queue is waiting (the writer is
 //! behind: a slow disk, a locked database, a starved CPU), they stop reading new actions
 //! until it has caught up ([`AuditHandle::room`]), so the other half absorbs the records of
-//! actions already under way. A record that still finds the queue full is dropped and
-//! counted.
+//! actions already under way. A record that still finds the queue full (many statements
+//! pipelined in one write, many connections finishing at once) waits in its connection,
+//! which reads and relays nothing meanwhile ([`AuditHandle::record`]): no record is dropped
+//! while the writer runs.
 //!
 //! A database that cannot take rows (locked by another process, disk full, I/O errors) fails
 //! closed too: the writer keeps the batch and retries it, with growing pauses, and counts as
@@ -16,6 +18,7 @@
 //! behind for good, so connections read no further actions, and [`AuditHandle::writer_down`]
 //! tells the gateway to stop instead of serving actions it cannot audit.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
@@ -25,12 +28,13 @@ use std::time::{Duration, Instant};
 use clawpatrol_core::audit::AuditRecord;
 
 use super::store::{AuditError, AuditStore};
+use super::target::Target;
 
 /// The most records written in one transaction.
 const MAX_BATCH: usize = 1024;
 /// How long the writer gathers records after the first one before committing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
-/// At most one "queue full" warning per this interval.
+/// At most one "record dropped" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(1);
 /// The first pause before a failed batch is retried; it doubles up to `MAX_RETRY_PAUSE`.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
@@ -123,7 +127,7 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
         .name("clawpatrol-audit".into())
         .spawn(move || {
             let _down = DownOnPanic(&thread_counters);
-            run(store, rx, &thread_counters);
+            run(Target::new(store), rx, &thread_counters);
         })?;
     Ok((
         AuditHandle {
@@ -139,25 +143,63 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
 }
 
 impl AuditHandle {
-    /// Queues a record for writing; never blocks. When the queue is full (or the writer has
-    /// stopped) the record is dropped and counted.
-    pub fn record(&self, rec: AuditRecord) {
-        // Counted before the send, so the writer never takes more than was counted.
-        self.counters.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = self.tx.try_send(Msg::Record(Box::new(rec)));
-        if sent.is_err() {
-            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-        }
-        match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.drop_one("audit queue full; record dropped"),
-            Err(TrySendError::Disconnected(_)) => {
-                self.drop_one("audit writer stopped; record dropped")
+    /// Queues a record for writing, waiting while the queue is full: a record is lost only
+    /// when the writer has stopped or died (then it is counted as dropped).
+    pub async fn record(&self, rec: AuditRecord) {
+        let mut one = VecDeque::from([Box::new(rec)]);
+        self.record_all(&mut one).await;
+    }
+
+    /// Queues `recs` in order, waiting while the queue is full (see [`AuditHandle::record`]).
+    /// What is still in `recs` when this future is dropped was not queued.
+    pub async fn record_all(&self, recs: &mut VecDeque<Box<AuditRecord>>) {
+        while let Some(rec) = recs.pop_front() {
+            if let Err(rec) = self.try_record(rec) {
+                recs.push_front(rec);
+                self.room().await;
             }
         }
     }
 
-    /// Records dropped because the queue was full or the writer had stopped.
+    /// Queues a record unless the queue is full, when it is handed back. After the writer
+    /// has stopped or died the record is dropped and counted.
+    pub fn try_record(&self, rec: Box<AuditRecord>) -> Result<(), Box<AuditRecord>> {
+        // Counted before the send, so the writer never takes more than was counted.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.try_send(Msg::Record(rec));
+        if sent.is_err() {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Msg::Record(rec))) if !self.is_down() => Err(rec),
+            Err(TrySendError::Full(_)) => {
+                self.drop_one("audit writer died; record dropped");
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.drop_one("audit writer stopped; record dropped");
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts `n` records lost without reaching the queue (a connection torn down while
+    /// its records waited for room).
+    pub fn count_lost(&self, n: usize) {
+        if n > 0 {
+            let c = &self.counters;
+            let total = c.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            tracing::warn!(
+                lost = n,
+                dropped_total = total,
+                "audit records lost: their connection ended while they waited for the writer"
+            );
+        }
+    }
+
+    /// Records lost: sent after the writer stopped or died, or left unqueued by a
+    /// connection torn down while they waited for room.
     pub fn dropped(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }
@@ -305,7 +347,7 @@ impl Drop for DownOnPanic<'_> {
     }
 }
 
-fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
+fn run(mut store: Target, rx: Receiver<Msg>, counters: &Counters) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(64);
     loop {
         let mut stop = match rx.recv() {
@@ -355,7 +397,7 @@ fn run(mut store: AuditStore, rx: Receiver<Msg>, counters: &Counters) {
 /// writer counts as behind meanwhile) until it goes in or the gateway stops. When the batch
 /// fails for another reason, its records are retried one per transaction after a pause, so
 /// one bad record loses no others; records that still fail are logged and counted.
-fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counters) {
+fn write(store: &mut Target, batch: &mut Vec<AuditRecord>, counters: &Counters) {
     // The batch is off the queue: connections held back may look again.
     counters.taken.notify_waiters();
     if batch.is_empty() {
@@ -393,7 +435,7 @@ fn write(store: &mut AuditStore, batch: &mut Vec<AuditRecord>, counters: &Counte
 /// writer counts as behind, and the append is retried with growing pauses: connections wait
 /// rather than act unaudited. Errors of the records themselves are returned at once.
 fn append_retrying(
-    store: &mut AuditStore,
+    store: &mut Target,
     recs: &mut [AuditRecord],
     counters: &Counters,
 ) -> Result<(), AuditError> {
@@ -445,6 +487,11 @@ mod tests {
             .join("clawpatrol.db")
     }
 
+    /// Queues `r`, which must find room (or a stopped writer, which counts it as dropped).
+    fn put(handle: &AuditHandle, r: AuditRecord) {
+        assert!(handle.try_record(Box::new(r)).is_ok(), "the queue was full");
+    }
+
     fn rec(n: usize) -> AuditRecord {
         AuditRecord {
             action_id: format!("a-{n}"),
@@ -465,7 +512,7 @@ mod tests {
             .map(|(t, h)| {
                 std::thread::spawn(move || {
                     for i in 0..500 {
-                        h.record(rec(t * 1000 + i));
+                        put(&h, rec(t * 1000 + i));
                     }
                 })
             })
@@ -476,7 +523,7 @@ mod tests {
         writer.shutdown();
         assert_eq!(handle.dropped(), 0);
         assert_eq!(handle.failed(), 0);
-        handle.record(rec(99_999));
+        put(&handle, rec(99_999));
         assert_eq!(
             handle.dropped(),
             1,
@@ -495,7 +542,7 @@ mod tests {
         bad.bytes_in = u64::MAX;
         // Queued together so that they share a batch when the writer picks them up.
         for r in [rec(1), bad, rec(3)] {
-            handle.record(r);
+            put(&handle, r);
         }
         writer.shutdown();
         assert_eq!(handle.failed(), 1);
@@ -509,16 +556,16 @@ mod tests {
     fn connections_are_held_back_while_the_writer_is_behind() {
         // The database's write lock is held, so the writer stalls on its first batch.
         let (path, blocker, handle, writer) = locked_writer("behind", 8, None);
-        handle.record(rec(0));
+        put(&handle, rec(0));
         std::thread::sleep(Duration::from_millis(300));
         // The writer holds record 0 and waits for the lock; the queue fills behind it.
         for i in 1..4 {
-            handle.record(rec(i));
+            put(&handle, rec(i));
         }
         assert!(!handle.behind(), "3 of 8 queued");
         assert!(room_within(&handle, 10));
         assert_eq!(handle.held_back(), 0);
-        handle.record(rec(4));
+        put(&handle, rec(4));
         assert!(handle.behind(), "4 of 8 queued: half");
         assert!(
             !room_within(&handle, 200),
@@ -547,7 +594,7 @@ mod tests {
             .enable_time()
             .build()
             .unwrap();
-        handle.record(rec(0));
+        put(&handle, rec(0));
         assert!(room_within(&handle, 10));
         assert!(!handle.is_down());
         // A waiter registered before the death is woken by it.
@@ -559,8 +606,8 @@ mod tests {
                 .is_err();
             assert!(quiet, "writer_down() returned while the writer ran");
             // Records the writer takes into its batch (or leaves queued) before it dies.
-            handle.record(rec(1));
-            handle.record(rec(2));
+            put(&handle, rec(1));
+            put(&handle, rec(2));
             handle.tx.send(Msg::Panic).unwrap();
             tokio::time::timeout(Duration::from_secs(10), waiter).await
         });
@@ -574,7 +621,7 @@ mod tests {
             !room_within(&handle, 200),
             "room() returned although no record can be written any more"
         );
-        handle.record(rec(3));
+        put(&handle, rec(3));
         writer.shutdown();
         let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
         assert!(stored >= 1, "record 0 was written before the death");
@@ -634,7 +681,7 @@ mod tests {
         let (path, blocker, handle, writer) =
             locked_writer("locked", 64, Some(Duration::from_millis(100)));
         for i in 0..3 {
-            handle.record(rec(i));
+            put(&handle, rec(i));
         }
         // Three records of 64 queued: only the unavailable database makes the writer behind.
         wait_behind(&handle);
@@ -662,8 +709,8 @@ mod tests {
     fn shutdown_gives_up_rows_the_database_still_cannot_take() {
         let (path, blocker, handle, writer) =
             locked_writer("locked-stop", 64, Some(Duration::from_millis(100)));
-        handle.record(rec(0));
-        handle.record(rec(1));
+        put(&handle, rec(0));
+        put(&handle, rec(1));
         wait_behind(&handle);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -680,24 +727,129 @@ mod tests {
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
+    /// Waits until the database at `path` holds `n` rows.
+    fn wait_stored(path: &std::path::Path, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stored = AuditStore::open_existing(path).and_then(|s| s.verify());
+            if stored.as_ref().is_ok_and(|s| *s >= n) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} rows never stored: {stored:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
-    fn a_full_queue_drops_and_counts_without_blocking() {
+    fn a_database_deleted_or_moved_under_the_writer_is_opened_again_and_loses_nothing() {
+        for how in ["delete", "rename", "remove-dir"] {
+            let path = temp_db(how);
+            let (handle, writer) = spawn(AuditStore::open(&path).unwrap(), 64).unwrap();
+            put(&handle, rec(0));
+            wait_stored(&path, 1);
+            let moved = path.with_extension("moved");
+            match how {
+                "delete" => std::fs::remove_file(&path).unwrap(),
+                "rename" => std::fs::rename(&path, &moved).unwrap(),
+                _ => std::fs::remove_dir_all(path.parent().unwrap()).unwrap(),
+            }
+            put(&handle, rec(1));
+            wait_stored(&path, 1);
+            put(&handle, rec(2));
+            writer.shutdown();
+            assert_eq!((handle.dropped(), handle.failed()), (0, 0), "{how}");
+            let store = AuditStore::open_existing(&path).unwrap();
+            assert_eq!(store.verify().unwrap(), 2, "{how}: a new chain at the path");
+            assert!(store.get("a-1").unwrap().is_some() && store.get("a-2").unwrap().is_some());
+            if how == "rename" {
+                let old = AuditStore::open_existing(&moved).unwrap();
+                assert_eq!(old.verify().unwrap(), 1, "the moved file keeps its rows");
+                assert!(old.get("a-0").unwrap().is_some());
+            }
+            std::fs::remove_dir_all(path.parent().unwrap()).ok();
+        }
+    }
+
+    #[test]
+    fn wal_frames_a_reader_kept_from_the_moved_database_are_moved_aside_not_taken() {
+        let path = temp_db("reader");
+        let (handle, writer) = spawn(AuditStore::open(&path).unwrap(), 64).unwrap();
+        put(&handle, rec(0));
+        wait_stored(&path, 1);
+        // A reader's snapshot keeps later frames in the WAL through any checkpoint.
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM actions;")
+            .unwrap();
+        put(&handle, rec(1));
+        wait_stored(&path, 2);
+        let moved = path.with_extension("moved");
+        std::fs::rename(&path, &moved).unwrap();
+        put(&handle, rec(2));
+        writer.shutdown();
+        drop(reader);
+        assert_eq!((handle.dropped(), handle.failed()), (0, 0));
+        let store = AuditStore::open_existing(&path).unwrap();
+        assert_eq!(
+            store.verify().unwrap(),
+            1,
+            "only record 2 is in the new database"
+        );
+        assert!(store.get("a-2").unwrap().is_some());
+        let dir = path.parent().unwrap();
+        let aside: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("clawpatrol.db-wal.orphaned-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        // The moved file with its WAL beside it holds both earlier records.
+        std::fs::rename(dir.join(&aside[0]), dir.join("clawpatrol.moved-wal")).unwrap();
+        let old = AuditStore::open_existing(&moved).unwrap();
+        assert_eq!(old.verify().unwrap(), 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_full_queue_hands_records_back_and_record_waits_for_room() {
         // The database's write lock is held, so the writer stalls on its first batch.
         let (path, blocker, handle, writer) = locked_writer("full", 4, None);
         // The first record sends the writer into the database lock; while it waits there the
-        // queue holds 4 records, and a blocking record() would hang here instead of dropping.
-        handle.record(rec(0));
+        // queue takes 4 records and hands the next one back instead of blocking or dropping.
+        put(&handle, rec(0));
         std::thread::sleep(Duration::from_millis(300));
-        for i in 1..1000 {
-            handle.record(rec(i));
+        for i in 1..5 {
+            put(&handle, rec(i));
         }
-        let dropped = handle.dropped();
-        assert!(dropped >= 1000 - 1 - 4, "dropped {dropped}");
+        let back = handle.try_record(Box::new(rec(5)));
+        assert_eq!(back.map_err(|r| r.action_id), Err("a-5".to_string()));
+        // `record` waits (the connection reads nothing meanwhile) until the writer has room.
+        let waiter = handle.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let mut rest: VecDeque<Box<AuditRecord>> =
+                (5..1000).map(|i| Box::new(rec(i))).collect();
+            rt.block_on(waiter.record_all(&mut rest));
+            let _ = tx.send(rest.len());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "record_all returned while the queue was full"
+        );
         blocker.execute_batch("COMMIT").unwrap();
         drop(blocker);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(0));
+        sender.join().unwrap();
         writer.shutdown();
+        assert_eq!((handle.dropped(), handle.failed()), (0, 0));
         let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
-        assert_eq!(stored + dropped + handle.failed(), 1000);
+        assert_eq!(stored, 1000);
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 }

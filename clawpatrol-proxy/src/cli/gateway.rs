@@ -84,8 +84,8 @@ pub struct Args {
     postgres_busy_poll: u32,
     /// Audit records held in memory while the audit writer catches up. Once half are
     /// waiting, connections stop reading new requests and statements until it has caught
-    /// up, so that no action goes unaudited; a record that still finds the queue full is
-    /// dropped and counted.
+    /// up, so that no action goes unaudited; a record that still finds the queue full waits
+    /// in its connection, which relays and reads nothing meanwhile.
     #[arg(long, value_name = "RECORDS", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(2..=1_048_576))]
     audit_queue: u32,
@@ -239,7 +239,7 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
     if dropped > 0 {
         tracing::warn!(
             dropped,
-            "audit rows were dropped: the queue was full, or the writer thread died"
+            "audit rows were dropped: the writer thread died, or connections were torn down while their rows waited for room"
         );
     }
     if held_back > 0 {

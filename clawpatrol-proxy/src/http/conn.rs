@@ -83,7 +83,7 @@ pub async fn serve<S: Io + 'static>(client: S, ctx: ConnCtx, shared: Arc<Shared>
     let t = shared.timeouts;
     loop {
         // While the audit writer is behind, no new request is read: the agent waits rather
-        // than sending requests whose rows could be dropped.
+        // than sending requests faster than they are audited.
         tokio::select! {
             () = shared.audit.room() => {}
             () = shared.shutdown.cancelled() => break,
@@ -196,8 +196,8 @@ impl Exchange {
         }
     }
 
-    /// Sends the row to the audit queue and logs one line.
-    fn finish(mut self, shared: &Shared, action: &str, reason: &str) {
+    /// Sends the row to the audit queue (waiting while it is full) and logs one line.
+    async fn finish(mut self, shared: &Shared, action: &str, reason: &str) {
         let rec = &mut self.rec;
         rec.action = if self.approved && action == "allow" {
             "approved".to_string()
@@ -219,7 +219,7 @@ impl Exchange {
             ms = rec.ms,
             "request"
         );
-        shared.audit.record(self.rec);
+        shared.audit.record(self.rec).await;
     }
 }
 
@@ -242,7 +242,7 @@ async fn refuse<S: Io>(
     x.rec.status = "403".to_string();
     x.rec.bytes_out = bytes.len() as u64;
     let _ = client.write_all(&bytes).await;
-    x.finish(shared, audit_action, reason);
+    x.finish(shared, audit_action, reason).await;
     Flow::Close
 }
 
@@ -258,7 +258,7 @@ async fn fail<S: Io>(
     x.rec.status = status.to_string();
     x.rec.bytes_out = bytes.len() as u64;
     let _ = client.write_all(&bytes).await;
-    x.finish(shared, "error", reason);
+    x.finish(shared, "error", reason).await;
     Flow::Close
 }
 
@@ -481,7 +481,7 @@ async fn handle<S: Io>(
                 Some(v) => v,
                 None => {
                     let why = "original client connection closed before approval; upstream request was not sent";
-                    x.finish(shared, "denied", why);
+                    x.finish(shared, "denied", why).await;
                     return Flow::Close;
                 }
             };
@@ -843,7 +843,7 @@ async fn forward<S: Io>(
                             let why = format!("request body: {e}");
                             *upstream = None;
                             x.rec.status = String::new();
-                            x.finish(shared, "error", &why);
+                            x.finish(shared, "error", &why).await;
                             return Flow::Close;
                         }
                         Err(StreamError::Write(e)) => {
@@ -907,7 +907,7 @@ async fn forward<S: Io>(
         let ok = client.write_all(&head_out).await.is_ok()
             && client.write_all(&pending_up).await.is_ok()
             && up.wire.write_all(&pending_client).await.is_ok();
-        x.finish(shared, "allow", "");
+        x.finish(shared, "allow", "").await;
         if ok {
             if let Some(mut u) = upstream.take() {
                 if let Err(e) = tokio::io::copy_bidirectional(&mut client.io, &mut u.wire.io).await
@@ -975,7 +975,7 @@ async fn forward<S: Io>(
     if upstream_close || flow == Flow::Close {
         *upstream = None;
     }
-    x.finish(shared, "allow", "");
+    x.finish(shared, "allow", "").await;
     flow
 }
 

@@ -181,7 +181,7 @@ async fn plain_http(
         rec.reason = why;
         rec.bytes_out = bytes.len() as u64;
         rec.ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        shared.audit.record(rec);
+        shared.audit.record(rec).await;
         return;
     }
     let outcome = relay(&mut wire, &mut head, &host, port, &shared).await;
@@ -200,7 +200,7 @@ async fn plain_http(
         }
     }
     tracing::info!(%host, port, action = %rec.action, "plain http relay");
-    shared.audit.record(rec);
+    shared.audit.record(rec).await;
 }
 
 /// Sends the request upstream with `Connection: close` and copies the response back.

@@ -58,5 +58,5 @@ pub async fn splice<S: Io>(
         }
     }
     tracing::info!(host, port, action = %rec.action, reason = %rec.reason, "splice");
-    shared.audit.record(rec);
+    shared.audit.record(rec).await;
 }

@@ -198,6 +198,9 @@ struct Pump<'a> {
     held: Option<FrontendMessage>,
     /// Agent bytes read while a frame is held.
     held_bytes: usize,
+    /// Finished audit rows that found the writer's queue full, in order: the run loop
+    /// queues them (waiting for room) before it relays or reads anything else.
+    unsent: VecDeque<Box<AuditRecord>>,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -216,6 +219,11 @@ pub async fn run(
     let result = async {
         pump.on_agent(&[])?;
         loop {
+            if !pump.unsent.is_empty() {
+                // Rows the audit queue could not take yet: their statements ran, so nothing
+                // more is relayed or read until the rows are queued (fail closed).
+                shared.audit.record_all(&mut pump.unsent).await;
+            }
             if !pump.up_out.is_empty() {
                 uw.write_all(&pump.up_out).await?;
                 pump.up_out.clear();
@@ -270,7 +278,7 @@ pub async fn run(
                 }
             }
             // While the audit writer is behind, no new statement is read: the agent waits
-            // rather than running statements whose rows could be dropped. The server's
+            // rather than running statements faster than they are audited. The server's
             // answers to what was already sent keep flowing.
             let behind = shared.audit.behind();
             tokio::select! {
@@ -302,6 +310,7 @@ pub async fn run(
         let _ = aw.write_all(&pump.agent_out).await;
     }
     pump.abandon();
+    shared.audit.record_all(&mut pump.unsent).await;
     result
 }
 
@@ -333,6 +342,7 @@ impl<'a> Pump<'a> {
             copy_uncertain: false,
             held: None,
             held_bytes: 0,
+            unsent: VecDeque::new(),
         }
     }
 
@@ -1159,7 +1169,9 @@ impl<'a> Pump<'a> {
         }
     }
 
-    fn finish(&self, row: Row) {
+    /// Queues a finished row, or keeps it (and every later one, in order) for the run loop
+    /// when the audit queue is full.
+    fn finish(&mut self, row: Row) {
         let mut rec = row.rec;
         rec.ms = u64::try_from(row.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
@@ -1173,7 +1185,21 @@ impl<'a> Pump<'a> {
             ms = rec.ms,
             "statement"
         );
-        self.shared.audit.record(rec);
+        let rec = Box::new(rec);
+        if !self.unsent.is_empty() {
+            self.unsent.push_back(rec);
+        } else if let Err(rec) = self.shared.audit.try_record(rec) {
+            self.unsent.push_back(rec);
+        }
+    }
+}
+
+impl Drop for Pump<'_> {
+    /// A session torn down mid-way (its task cancelled) still queues the rows of what it
+    /// ran; those that find no room are counted as lost.
+    fn drop(&mut self) {
+        self.abandon();
+        self.shared.audit.count_lost(self.unsent.len());
     }
 }
 

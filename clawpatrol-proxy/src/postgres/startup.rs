@@ -103,7 +103,7 @@ pub async fn handle(
             conn.reason = reason;
             conn.path = startup.startup_param("database").unwrap_or("").to_string();
             conn.ms = elapsed_ms(started);
-            shared.audit.record(conn);
+            shared.audit.record(conn).await;
             return;
         }
     };
@@ -127,7 +127,7 @@ pub async fn handle(
         profile = info.profile.as_deref().unwrap_or(""),
         "postgres session established"
     );
-    shared.audit.record(conn);
+    shared.audit.record(conn).await;
     let result = async {
         agent.write_all(&agent_bytes).await?;
         let mut dec = *dec;
