@@ -188,8 +188,7 @@ start_gateway() { # NAME PROXY_CPUS [extra gateway args...]
   grep -q "^audit database" "$tmp/gw-$name.out" || { cat "$tmp/gw-$name.err" >&2; exit 1; }
 }
 # Stops the gateway and prints the id of its last audit row (it really decided every
-# statement: rows are flushed on a clean shutdown), the rows it dropped because its audit
-# queue was full, and how often connections waited for the audit writer (both from the log
+# statement: rows are flushed on a clean shutdown), the audit rows it dropped, and how often connections waited for the audit writer (both from the log
 # lines it writes when it stops).
 stop_gateway() { # NAME
   kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true

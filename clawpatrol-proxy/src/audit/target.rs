@@ -10,15 +10,16 @@ use clawpatrol_core::audit::AuditRecord;
 use super::store::{AuditError, AuditStore};
 
 /// The writer's audit database: `store` is `None` between closing a store whose file left
-/// its path and opening its successor there.
+/// its path and opening the database at the path.
 #[derive(Debug)]
 pub(crate) struct Target {
     store: Option<AuditStore>,
     path: PathBuf,
     /// A busy timeout set on the store, for its successor too.
     busy: Option<Duration>,
-    /// The last store retired left frames in its WAL that its file lacks.
-    wal_kept: bool,
+    /// A store was retired and the `-wal`/`-shm` files it left at the path are not cleared
+    /// yet: no database may be opened there before they are.
+    leftovers: bool,
 }
 
 impl Target {
@@ -28,24 +29,26 @@ impl Target {
             path: store.path().to_path_buf(),
             store: Some(store),
             busy: None,
-            wal_kept: false,
+            leftovers: false,
         }
     }
 
     /// Appends `recs` to the audit database at the path. When the file there is no longer
-    /// the one the store has open, the store is closed (which checkpoints its WAL into the
-    /// old file) and a database is opened (created) at the path. When that happens while the
-    /// rows are written, they went to the old file: [`AuditError::Moved`] makes the caller
-    /// append them again (the writer treats it as an unavailable database).
+    /// the one the store has open, the store is checkpointed into its old file and closed,
+    /// its `-wal`/`-shm` files at the path are cleared, and the database at the path is
+    /// opened (created when none is there). When that happens while the rows are written,
+    /// they went to the old file: [`AuditError::Moved`] makes the caller append them again
+    /// (the writer treats it as an unavailable database).
     pub(crate) fn append(&mut self, recs: &mut [AuditRecord]) -> Result<(), AuditError> {
         if self.store.as_ref().is_some_and(|s| !s.still_at_path()) {
             tracing::error!(
                 path = %self.path.display(),
-                "audit database was deleted, moved or replaced under the gateway; rows go to a \
-                 new database at its path (a new hash chain)"
+                "audit database was deleted, moved or replaced under the gateway; rows go to \
+                 the database at its path from now on"
             );
             if let Some(old) = self.store.take() {
-                self.wal_kept = !retire(old);
+                retire(old);
+                self.leftovers = true;
             }
         }
         let store = match &mut self.store {
@@ -62,24 +65,15 @@ impl Target {
         }
     }
 
-    /// Opens the successor at the path. A `-wal` or `-shm` file left there without its
-    /// database belongs to the file that left, and the new database must not take its pages:
-    /// the `-shm` (an index, never the only copy of a row) and a `-wal` whose frames are all
-    /// in the old file are removed; a `-wal` with frames readers kept from the checkpoint is
-    /// renamed aside.
+    /// Opens the database at the path, once the retired store's leftovers are cleared.
     fn open(&mut self) -> Result<&mut AuditStore, AuditError> {
-        if !self.path.exists() {
-            for suffix in ["-shm", "-wal"] {
-                let mut side = self.path.as_os_str().to_owned();
-                side.push(suffix);
-                let keep = suffix == "-wal" && self.wal_kept;
-                if let Err(e) = clear_leftover(PathBuf::from(side), keep) {
-                    tracing::error!(error = %e, "cannot clear a leftover audit file");
-                    return Err(AuditError::Moved {
-                        path: self.path.clone(),
-                    });
-                }
+        let moved = |path: &PathBuf| AuditError::Moved { path: path.clone() };
+        if self.leftovers {
+            if let Err(e) = clear_leftovers(&self.path) {
+                tracing::error!(error = %e, "cannot clear the old audit database's WAL files");
+                return Err(moved(&self.path));
             }
+            self.leftovers = false;
         }
         let store = match AuditStore::open(&self.path) {
             Ok(store) => store,
@@ -87,17 +81,15 @@ impl Target {
                 tracing::error!(
                     path = %self.path.display(),
                     error = %e,
-                    "cannot open a new audit database at its path"
+                    "cannot open the audit database at its path"
                 );
-                return Err(AuditError::Moved {
-                    path: self.path.clone(),
-                });
+                return Err(moved(&self.path));
             }
         };
         if let Some(busy) = self.busy {
             store.set_busy_timeout(busy)?;
         }
-        tracing::warn!(path = %self.path.display(), "new audit database opened");
+        tracing::warn!(path = %self.path.display(), "audit database opened again at its path");
         Ok(self.store.insert(store))
     }
 
@@ -111,35 +103,47 @@ impl Target {
     }
 }
 
-/// Writes what the store holds into its (moved or deleted) file and closes it; false when
-/// its WAL still holds frames the file lacks (readers kept them).
-fn retire(old: AuditStore) -> bool {
-    let complete = match old.checkpoint() {
-        Ok(complete) => complete,
+/// Writes what the store holds into its (moved, replaced or deleted) file and closes it.
+/// SQLite does neither on close once the file has moved, and leaves its `-wal` and `-shm` at
+/// the path.
+fn retire(old: AuditStore) {
+    match old.checkpoint() {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "readers kept some frames of the audit database that left its path in its WAL file"
+        ),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot checkpoint the audit database that left its path");
-            false
+            tracing::warn!(error = %e, "cannot checkpoint the audit database that left its path")
         }
-    };
+    }
     if let Err(e) = old.close() {
         tracing::warn!(error = %e, "closing the audit database that left its path");
     }
-    complete
 }
 
-/// Removes `side`, or (`keep`) renames it aside with an `.orphaned-<ns>` suffix; a missing
-/// file is fine.
-fn clear_leftover(side: PathBuf, keep: bool) -> std::io::Result<()> {
-    if !side.exists() {
-        return Ok(());
-    }
-    if keep {
-        let mut aside = side.clone().into_os_string();
-        aside.push(format!(".orphaned-{}", super::store::now_ns()));
-        std::fs::rename(&side, &aside)?;
-        tracing::warn!(file = ?side, to = ?aside, "the old audit database's WAL still held rows; moved aside");
-    } else {
-        std::fs::remove_file(&side)?;
+/// Clears the `-wal` and `-shm` files a retired store left at `path`, which a database
+/// opened there would otherwise take as its own (laying the old pages over it): the `-shm`
+/// (an index, never the only copy of a row) and an empty `-wal` are removed; a `-wal` with
+/// frames is renamed aside with an `.orphaned-<ns>` suffix, never deleted (it may hold the
+/// only copy of rows a reader kept from the checkpoint, or of a deleted file's rows).
+fn clear_leftovers(path: &std::path::Path) -> std::io::Result<()> {
+    for suffix in ["-shm", "-wal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        let len = match std::fs::metadata(&side) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if suffix == "-wal" && len > 0 {
+            let mut aside = side.clone().into_os_string();
+            aside.push(format!(".orphaned-{}", super::store::now_ns()));
+            std::fs::rename(&side, &aside)?;
+            tracing::warn!(file = ?side, to = ?aside, "the old audit database's WAL file was moved aside");
+        } else {
+            std::fs::remove_file(&side)?;
+        }
     }
     Ok(())
 }

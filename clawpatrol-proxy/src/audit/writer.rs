@@ -144,19 +144,28 @@ pub fn spawn(store: AuditStore, capacity: usize) -> std::io::Result<(AuditHandle
 
 impl AuditHandle {
     /// Queues a record for writing, waiting while the queue is full: a record is lost only
-    /// when the writer has stopped or died (then it is counted as dropped).
+    /// when the writer has stopped or died, or when this future is dropped before the record
+    /// was queued (each is counted as dropped).
     pub async fn record(&self, rec: AuditRecord) {
-        let mut one = VecDeque::from([Box::new(rec)]);
-        self.record_all(&mut one).await;
+        let mut one = Unqueued {
+            handle: self,
+            recs: VecDeque::from([Box::new(rec)]),
+        };
+        self.record_all(&mut one.recs).await;
     }
 
     /// Queues `recs` in order, waiting while the queue is full (see [`AuditHandle::record`]).
-    /// What is still in `recs` when this future is dropped was not queued.
+    /// What is still in `recs` when this future is dropped was not queued: the caller counts
+    /// it ([`AuditHandle::count_lost`]).
     pub async fn record_all(&self, recs: &mut VecDeque<Box<AuditRecord>>) {
         while let Some(rec) = recs.pop_front() {
             if let Err(rec) = self.try_record(rec) {
                 recs.push_front(rec);
-                self.room().await;
+                // A writer that dies never makes room: the record is then counted as dropped.
+                tokio::select! {
+                    () = self.room() => {}
+                    () = self.writer_down() => {}
+                }
             }
         }
     }
@@ -281,6 +290,18 @@ impl AuditHandle {
         if due(c, &c.last_warn_ms) {
             tracing::warn!(dropped_total = total, "{what}");
         }
+    }
+}
+
+/// Records [`AuditHandle::record`] has not queued yet; counted as lost if dropped so.
+struct Unqueued<'a> {
+    handle: &'a AuditHandle,
+    recs: VecDeque<Box<AuditRecord>>,
+}
+
+impl Drop for Unqueued<'_> {
+    fn drop(&mut self) {
+        self.handle.count_lost(self.recs.len());
     }
 }
 
@@ -745,25 +766,50 @@ mod tests {
 
     #[test]
     fn a_database_deleted_or_moved_under_the_writer_is_opened_again_and_loses_nothing() {
-        for how in ["delete", "rename", "remove-dir"] {
+        for how in ["delete", "rename", "remove-dir", "replace"] {
             let path = temp_db(how);
             let (handle, writer) = spawn(AuditStore::open(&path).unwrap(), 64).unwrap();
             put(&handle, rec(0));
             wait_stored(&path, 1);
             let moved = path.with_extension("moved");
+            // A database of its own (closed, so it has no WAL) put in the live one's place.
+            let restored = path.with_extension("restored");
+            let mut other = AuditStore::open(&restored).unwrap();
+            other
+                .append(&mut (100..105).map(rec).collect::<Vec<_>>())
+                .unwrap();
+            other.close().unwrap();
             match how {
                 "delete" => std::fs::remove_file(&path).unwrap(),
                 "rename" => std::fs::rename(&path, &moved).unwrap(),
+                "replace" => std::fs::rename(&restored, &path).unwrap(),
                 _ => std::fs::remove_dir_all(path.parent().unwrap()).unwrap(),
             }
+            // Nothing else opens the path before the writer has noticed: a connection opened
+            // there now would take the old database's WAL as the new file's.
             put(&handle, rec(1));
-            wait_stored(&path, 1);
+            std::thread::sleep(Duration::from_millis(100));
             put(&handle, rec(2));
             writer.shutdown();
             assert_eq!((handle.dropped(), handle.failed()), (0, 0), "{how}");
             let store = AuditStore::open_existing(&path).unwrap();
-            assert_eq!(store.verify().unwrap(), 2, "{how}: a new chain at the path");
+            let before = if how == "replace" { 5 } else { 0 };
+            assert_eq!(
+                store.verify().unwrap(),
+                before + 2,
+                "{how}: the chain at the path"
+            );
             assert!(store.get("a-1").unwrap().is_some() && store.get("a-2").unwrap().is_some());
+            assert!(
+                store.get("a-0").unwrap().is_none(),
+                "{how}: the old file's row"
+            );
+            if how == "replace" {
+                assert!(
+                    store.get("a-100").unwrap().is_some(),
+                    "the replacement's rows"
+                );
+            }
             if how == "rename" {
                 let old = AuditStore::open_existing(&moved).unwrap();
                 assert_eq!(old.verify().unwrap(), 1, "the moved file keeps its rows");
@@ -811,6 +857,66 @@ mod tests {
         let old = AuditStore::open_existing(&moved).unwrap();
         assert_eq!(old.verify().unwrap(), 2);
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_record_whose_wait_is_abandoned_is_counted_as_dropped() {
+        let (path, blocker, handle, writer) = locked_writer("abandoned", 4, None);
+        put(&handle, rec(0));
+        std::thread::sleep(Duration::from_millis(300));
+        for i in 1..5 {
+            put(&handle, rec(i));
+        }
+        let waited = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                tokio::time::timeout(Duration::from_millis(300), handle.record(rec(5))).await
+            });
+        assert!(
+            waited.is_err(),
+            "record() returned while the queue was full"
+        );
+        assert_eq!(handle.dropped(), 1, "the abandoned record is counted");
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        writer.shutdown();
+        let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
+        assert_eq!((stored, handle.dropped(), handle.failed()), (5, 1, 0));
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_record_waiting_for_room_is_counted_when_the_writer_dies() {
+        // The writer is stuck in the database lock with record 0; a panic request and
+        // record 1 fill its queue of 2, so record 2 waits for room.
+        let (path, blocker, handle, writer) = locked_writer("dies-full", 2, None);
+        put(&handle, rec(0));
+        std::thread::sleep(Duration::from_millis(300));
+        handle.tx.send(Msg::Panic).unwrap();
+        put(&handle, rec(1));
+        let waiter = handle.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(waiter.record(rec(2)));
+            let _ = tx.send(());
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        // Record 0 goes in, then the writer takes the panic request and dies.
+        blocker.execute_batch("COMMIT").unwrap();
+        drop(blocker);
+        assert!(
+            rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "record() kept waiting for a writer that died"
+        );
+        writer.shutdown();
+        let stored = AuditStore::open_existing(&path).unwrap().verify().unwrap();
+        assert_eq!((stored, handle.dropped()), (1, 2));
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
 
     #[test]

@@ -245,7 +245,7 @@ fn start(args: Args, policy: Policy) -> Result<(), StartError> {
     if held_back > 0 {
         tracing::warn!(
             held_back,
-            "connections waited for the audit writer to catch up before reading more actions"
+            "connections waited for the audit writer to catch up"
         );
     }
     tracing::info!("gateway stopped");

@@ -306,6 +306,8 @@ pub async fn run(
         }
     }
     .await;
+    // Rows finished before an error are queued before the answers that went with them.
+    shared.audit.record_all(&mut pump.unsent).await;
     if !pump.agent_out.is_empty() {
         let _ = aw.write_all(&pump.agent_out).await;
     }
