@@ -514,12 +514,18 @@ rule "no-flip" {
     assert_eq!(status, 200);
 }
 
-/// Rows of requests already under way when the audit queue fills (many connections
-/// finishing at once behind a stalled writer) wait in their connections instead of being
-/// dropped.
-#[test]
-fn rows_that_find_the_audit_queue_full_wait_and_none_is_dropped() {
-    const CLIENTS: usize = 12;
+/// A gateway in front of `api.test` with an audit queue of `queue` records whose audit
+/// database's write lock the returned connection holds (the writer stalls); with the temp
+/// dir and upstream that must outlive it, and the database path.
+fn stalled_audit_gateway(
+    queue: usize,
+) -> (
+    tempfile::TempDir,
+    Upstream,
+    Gateway,
+    std::path::PathBuf,
+    rusqlite::Connection,
+) {
     let dir = tempfile::tempdir().unwrap();
     let test_ca = TestCa::new();
     let upstream = Upstream::start(test_ca.server_config(&["api.test"]));
@@ -529,9 +535,9 @@ fn rows_that_find_the_audit_queue_full_wait_and_none_is_dropped() {
         "--connect-to".to_string(),
         format!("api.test:443:{}", upstream.addr),
         "--audit-queue".to_string(),
-        "4".to_string(),
+        queue.to_string(),
     ];
-    let mut gateway = Gateway::start(
+    let gateway = Gateway::start(
         &config,
         dir.path(),
         &[
@@ -543,6 +549,16 @@ fn rows_that_find_the_audit_queue_full_wait_and_none_is_dropped() {
     let db = gateway.state.join("clawpatrol.db");
     let blocker = rusqlite::Connection::open(&db).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    (dir, upstream, gateway, db, blocker)
+}
+
+/// Rows of requests already under way when the audit queue fills (many connections
+/// finishing at once behind a stalled writer) wait in their connections instead of being
+/// dropped.
+#[test]
+fn rows_that_find_the_audit_queue_full_wait_and_none_is_dropped() {
+    const CLIENTS: usize = 12;
+    let (_dir, _upstream, mut gateway, db, blocker) = stalled_audit_gateway(4);
 
     // Every request is read before any row is queued (the upstream answers after 1 s), so
     // the hold-back before reading cannot stop them: their rows arrive at a queue of 4.
@@ -587,29 +603,7 @@ fn requests_wait_for_a_stalled_audit_writer_and_every_one_is_audited() {
     use std::sync::Arc;
 
     const REQUESTS: usize = 60;
-    let dir = tempfile::tempdir().unwrap();
-    let test_ca = TestCa::new();
-    let upstream = Upstream::start(test_ca.server_config(&["api.test"]));
-    let config = dir.path().join("policy.hcl");
-    std::fs::write(&config, policy(&test_ca.pem, "")).unwrap();
-    let extra = [
-        "--connect-to".to_string(),
-        format!("api.test:443:{}", upstream.addr),
-        "--audit-queue".to_string(),
-        "16".to_string(),
-    ];
-    let mut gateway = Gateway::start(
-        &config,
-        dir.path(),
-        &[
-            ("CLAWPATROL_SECRET_API_TOKEN", SECRET),
-            ("CLAWPATROL_SECRET_SLACK", SLACK_SECRET),
-        ],
-        &extra,
-    );
-    let db = gateway.state.join("clawpatrol.db");
-    let blocker = rusqlite::Connection::open(&db).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (_dir, _upstream, mut gateway, db, blocker) = stalled_audit_gateway(16);
 
     let done = Arc::new(AtomicUsize::new(0));
     let counter = done.clone();
