@@ -69,9 +69,9 @@ pub enum AuditError {
     /// The hash chain is broken.
     #[error(transparent)]
     Chain(#[from] ChainError),
-    /// The file the store writes is no longer at its path (deleted, moved or replaced), and
-    /// no audit database could be opened there yet.
-    #[error("audit database `{}` was deleted, moved or replaced under the gateway and cannot be opened there again yet", path.display())]
+    /// The file the store writes left its path (deleted, moved or replaced) during an
+    /// append, or no audit database could be opened at the path since.
+    #[error("audit database `{}` was deleted, moved or replaced under the gateway; its rows go to the database at the path once one can be opened there", path.display())]
     Moved {
         /// The configured path.
         path: PathBuf,

@@ -183,11 +183,11 @@ impl AuditHandle {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(Msg::Record(rec))) if !self.is_down() => Err(rec),
             Err(TrySendError::Full(_)) => {
-                self.drop_one("audit writer died; record dropped");
+                self.drop_n(1, "audit writer died; record dropped");
                 Ok(())
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.drop_one("audit writer stopped; record dropped");
+                self.drop_n(1, "audit writer stopped; record dropped");
                 Ok(())
             }
         }
@@ -197,12 +197,9 @@ impl AuditHandle {
     /// its records waited for room).
     pub fn count_lost(&self, n: usize) {
         if n > 0 {
-            let c = &self.counters;
-            let total = c.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-            tracing::warn!(
-                lost = n,
-                dropped_total = total,
-                "audit records lost: their connection ended while they waited for the writer"
+            self.drop_n(
+                n,
+                "audit records lost: their connection ended while they waited for the writer",
             );
         }
     }
@@ -284,11 +281,12 @@ impl AuditHandle {
         self.counters.failed.load(Ordering::Relaxed)
     }
 
-    fn drop_one(&self, what: &'static str) {
+    /// Counts `n` records as dropped, with a warning at most once per [`WARN_EVERY`].
+    fn drop_n(&self, n: usize, what: &'static str) {
         let c = &self.counters;
-        let total = c.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = c.dropped.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if due(c, &c.last_warn_ms) {
-            tracing::warn!(dropped_total = total, "{what}");
+            tracing::warn!(lost = n, dropped_total = total, "{what}");
         }
     }
 }
