@@ -1768,3 +1768,202 @@ fn pipelined_statements_behind_a_stalled_audit_writer_are_all_audited() {
     };
     assert_eq!((count("2"), count("3")), (SIMPLE, EXTENDED));
 }
+
+/// The text of the first DataRow's first column in `answer`.
+fn first_value(answer: &[clawpatrol_protocols::postgres::BackendMessage]) -> String {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    answer
+        .iter()
+        .find_map(|m| match m {
+            BackendMessage::DataRow(cols) => cols
+                .first()
+                .and_then(|c| c.as_ref())
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no row in {answer:?}"))
+}
+
+#[test]
+fn startup_settings_are_decided_like_the_set_statements_they_amount_to() {
+    use clawpatrol_protocols::postgres::BackendMessage;
+    let s = setup();
+    // `app` may become `app_admin`: `SET ROLE app_admin` is what the rule below is for.
+    s.pg.admin(
+        "postgres",
+        "CREATE ROLE app_admin NOLOGIN; GRANT app_admin TO app;",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let extra = r#"
+rule "no-role-changes" {
+  endpoint  = postgres.db
+  priority  = 300
+  condition = "sql.verb in ['set role', 'set session authorization']"
+  verdict   = "deny"
+  reason    = "role changes are not allowed"
+}
+
+rule "no-work-mem" {
+  endpoint  = postgres.db
+  priority  = 300
+  condition = "sql.verb == 'set' && sql.statement.contains('work_mem')"
+  verdict   = "deny"
+  reason    = "work_mem is fixed"
+}
+
+rule "timeouts-need-approval" {
+  endpoint  = postgres.db
+  priority  = 300
+  condition = "sql.verb == 'set' && sql.statement.contains('statement_timeout')"
+  approve   = [human_approver.desk]
+}
+"#;
+    std::fs::write(&s.config, policy(s.pg_port, s.gw_port, s.md5_port, extra)).unwrap();
+    s.gw.wait_log("config reloaded", 1);
+    let port = s.gw.port("postgres.db");
+
+    // Every way of asking for the role at startup is the `SET ROLE` the rules deny.
+    let role_requests: Vec<Vec<(&str, &str)>> = vec![
+        vec![("options", "-c role=app_admin")],
+        vec![("options", "-crole=app_admin")],
+        vec![("options", "--role=app_admin")],
+        vec![("options", "-c application_name=x -c ROLE=app_admin")],
+        vec![("options", "-c session-authorization=app_admin")],
+        vec![("role", "app_admin")],
+        vec![("Role", "app_admin")],
+    ];
+    for extra in &role_requests {
+        let (_, _, login) = raw_login_with(port, extra);
+        let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{extra:?}: {login:?}"));
+        assert_eq!(code, "28000", "{extra:?}");
+        assert!(
+            message.contains("role changes are not allowed"),
+            "{extra:?}: {message}"
+        );
+        assert!(
+            !login
+                .iter()
+                .any(|m| matches!(m, BackendMessage::Authentication(_))),
+            "{extra:?}: {login:?}"
+        );
+    }
+    // Other rules apply the same way; an approval cannot be waited for at login.
+    for (extra, expect) in [
+        (vec![("options", "-c work_mem=1MB")], "work_mem is fixed"),
+        (vec![("work_mem", "1MB")], "work_mem is fixed"),
+        (
+            vec![("options", "--statement-timeout=5s")],
+            "needs approval, which a login cannot wait for",
+        ),
+    ] {
+        let (_, _, login) = raw_login_with(port, &extra);
+        let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{extra:?}: {login:?}"));
+        assert_eq!(code, "28000", "{extra:?}");
+        assert!(message.contains(expect), "{extra:?}: {message}");
+    }
+    // `options` words the gateway does not read as settings are refused, not passed on.
+    for (options, expect) in [
+        ("-P", "`options` switch `-P` is not a run-time setting"),
+        ("-c", "no setting after it"),
+        ("-c role", "has no `=value`"),
+        ("-c\\ role=app_admin", "not a parameter name"),
+        ("-c application_name=\u{e9}", "non-ASCII"),
+    ] {
+        let (_, _, login) = raw_login_with(port, &[("options", options)]);
+        let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{options:?}: {login:?}"));
+        assert_eq!(code, "28000", "{options:?}");
+        assert!(message.contains(expect), "{options:?}: {message}");
+    }
+
+    // Allowed settings reach the server as the agent wrote them (escaped spaces included),
+    // and the formatting parameters drivers send are not decided.
+    let (mut sock, mut dec, login) = raw_login_with(
+        port,
+        &[
+            (
+                "options",
+                "-c search_path=pg_catalog,\\ public --lock-timeout=7s",
+            ),
+            ("application_name", "agent-x"),
+            ("DateStyle", "ISO, DMY"),
+        ],
+    );
+    assert!(fatal(&login).is_none(), "{login:?}");
+    for (show, expect) in [
+        ("SHOW search_path", "pg_catalog, public"),
+        ("SHOW lock_timeout", "7s"),
+        ("SHOW application_name", "agent-x"),
+        ("SHOW DateStyle", "ISO, DMY"),
+        ("SELECT current_user", "app"),
+    ] {
+        assert_eq!(first_value(&query_ok(&mut sock, &mut dec, show)), expect);
+    }
+    drop(sock);
+
+    // psql and a Rust driver, with the role in their `options`, are refused the same way.
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", "SELECT current_user"])
+        .arg(format!(
+            "host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb sslmode=disable"
+        ))
+        .env("PGOPTIONS", "-c role=app_admin")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("startup setting `role` denied: role changes are not allowed"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("app_admin"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb \
+                 sslmode=disable options='-c role=app_admin'"
+            ),
+            tokio_postgres::NoTls,
+        ))
+        .err()
+        .expect("the login must be refused");
+    let db = err.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "28000");
+    assert!(
+        db.message().contains("role changes are not allowed"),
+        "{db:?}"
+    );
+
+    // Each decided setting is audited like a statement (the last rows may still be queued).
+    let denied_roles = |rows: &[AuditRow]| {
+        rows.iter()
+            .filter(|r| r.0 == "set role" && r.2 == "deny" && r.3 == "role changes are not allowed")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut rows = audit_rows_of(&s.gw.state, Some("postgres.db"));
+    while denied_roles(&rows) < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        rows = audit_rows_of(&s.gw.state, Some("postgres.db"));
+    }
+    assert_eq!(denied_roles(&rows), 8, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "set session authorization" && r.2 == "deny"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "set" && r.1.contains("search_path") && r.2 == "allow"),
+        "{rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.0 == "set" && r.1.contains("application_name")),
+        "formatting parameters are not decided: {rows:?}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod deny;
 pub mod frontend;
 pub mod md5;
+pub mod options;
 pub mod scan;
 pub mod scram;
 
@@ -27,5 +28,8 @@ pub use frontend::{
     AuthResponseKind, FrontendDecoder, FrontendMessage, FrontendPhase, ProtocolVersion, Target,
 };
 pub use md5::md5_password;
+pub use options::{
+    is_setting_name, options_string, parse_options, setting_statement, split_options, OptionsError,
+};
 pub use scan::{FrameScanner, ParameterStatus, ScanEvent, MAX_STATUS};
 pub use scram::{ScramClient, ScramClientFinal, ScramError};

@@ -4,6 +4,7 @@
 
 mod prepared;
 mod session;
+mod settings;
 mod startup;
 pub mod threads;
 pub mod upstream;
@@ -46,6 +47,9 @@ pub enum SessionError {
     /// The agent's TLS handshake failed.
     #[error("agent tls: {0}")]
     AgentTls(String),
+    /// A startup setting (a parameter, or a setting in `options`) was refused.
+    #[error("{0}")]
+    Setting(String),
     /// The agent did not finish the startup in time.
     #[error("timed out")]
     Timeout,

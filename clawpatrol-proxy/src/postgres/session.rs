@@ -1117,16 +1117,7 @@ impl<'a> Pump<'a> {
 
     /// The SQL action of `statement` in this session.
     fn action(&self, statement: String) -> Action {
-        let mut a = Action::new(Facts::Sql(SqlFacts {
-            statement,
-            database: self.info.database.clone(),
-            ..SqlFacts::default()
-        }))
-        .with_host(self.info.host.clone())
-        .with_credential(self.info.credential.clone());
-        a.endpoint = Some(self.info.endpoint.clone());
-        a.peer_ip.clone_from(&self.info.peer_ip);
-        a
+        session_action(self.info, statement)
     }
 
     fn record(&self, a: &Action, d: Option<&Decision>, outcome: &str, reason: &str) -> AuditRecord {
@@ -1143,32 +1134,7 @@ impl<'a> Pump<'a> {
         outcome: &str,
         reason: &str,
     ) -> AuditRecord {
-        let secrets = &self.info.secrets;
-        let (method, statement) = match &a.facts {
-            Facts::Sql(s) if !s.verb.is_empty() => (s.verb.clone(), s.statement.as_str()),
-            Facts::Sql(s) if a.truncated => ("truncated".to_string(), s.statement.as_str()),
-            Facts::Sql(s) if a.unparseable => ("unparseable".to_string(), s.statement.as_str()),
-            Facts::Sql(s) => ("sql".to_string(), s.statement.as_str()),
-            _ => ("sql".to_string(), ""),
-        };
-        AuditRecord {
-            action_id: uuid::Uuid::now_v7().to_string(),
-            ts_ns: now_ns(),
-            mode: "pg".to_string(),
-            family: "sql".to_string(),
-            agent_ip: self.info.peer_ip.clone(),
-            profile: self.info.profile.clone(),
-            host: self.info.host.clone(),
-            method,
-            path: summary(&redact_text(statement, secrets)),
-            action: outcome.to_string(),
-            reason: redact_text(reason, secrets),
-            extra: record_extra(a, secrets, Shared::body_storage(policy)),
-            endpoint: Some(self.info.endpoint.clone()),
-            rule: d.and_then(|d| d.rule.as_deref().map(str::to_string)),
-            credential: Some(self.info.credential.clone()),
-            ..AuditRecord::default()
-        }
+        statement_record(self.info, policy, a, d, outcome, reason)
     }
 
     /// Queues a finished row, or keeps it (and every later one, in order) for the run loop
@@ -1202,6 +1168,57 @@ impl Drop for Pump<'_> {
     fn drop(&mut self) {
         self.abandon();
         self.shared.audit.count_lost(self.unsent.len());
+    }
+}
+
+/// The SQL action of `statement` in the session `info` describes.
+pub(super) fn session_action(info: &SessionInfo, statement: String) -> Action {
+    let mut a = Action::new(Facts::Sql(SqlFacts {
+        statement,
+        database: info.database.clone(),
+        ..SqlFacts::default()
+    }))
+    .with_host(info.host.clone())
+    .with_credential(info.credential.clone());
+    a.endpoint = Some(info.endpoint.clone());
+    a.peer_ip.clone_from(&info.peer_ip);
+    a
+}
+
+/// An audit row for one statement of the session `info` describes (redacted).
+pub(super) fn statement_record(
+    info: &SessionInfo,
+    policy: &Policy,
+    a: &Action,
+    d: Option<&Decision>,
+    outcome: &str,
+    reason: &str,
+) -> AuditRecord {
+    let secrets = &info.secrets;
+    let (method, statement) = match &a.facts {
+        Facts::Sql(s) if !s.verb.is_empty() => (s.verb.clone(), s.statement.as_str()),
+        Facts::Sql(s) if a.truncated => ("truncated".to_string(), s.statement.as_str()),
+        Facts::Sql(s) if a.unparseable => ("unparseable".to_string(), s.statement.as_str()),
+        Facts::Sql(s) => ("sql".to_string(), s.statement.as_str()),
+        _ => ("sql".to_string(), ""),
+    };
+    AuditRecord {
+        action_id: uuid::Uuid::now_v7().to_string(),
+        ts_ns: now_ns(),
+        mode: "pg".to_string(),
+        family: "sql".to_string(),
+        agent_ip: info.peer_ip.clone(),
+        profile: info.profile.clone(),
+        host: info.host.clone(),
+        method,
+        path: summary(&redact_text(statement, secrets)),
+        action: outcome.to_string(),
+        reason: redact_text(reason, secrets),
+        extra: record_extra(a, secrets, Shared::body_storage(policy)),
+        endpoint: Some(info.endpoint.clone()),
+        rule: d.and_then(|d| d.rule.as_deref().map(str::to_string)),
+        credential: Some(info.credential.clone()),
+        ..AuditRecord::default()
     }
 }
 

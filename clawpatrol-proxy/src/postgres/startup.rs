@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::session::{self, SessionInfo};
+use super::settings::decide_settings;
 use super::upstream::{self, UpstreamTarget};
 use super::{BoxStream, CancelMap, CancelTarget, SessionError};
 use crate::listen::identity::identify;
@@ -68,6 +69,7 @@ pub async fn handle(
     };
     let started = Instant::now();
     let mut secrets = Vec::new();
+    let mut setting_rows = Vec::new();
     let login = tokio::time::timeout(
         LOGIN_TIMEOUT,
         login(
@@ -77,6 +79,7 @@ pub async fn handle(
             peer,
             &cancels,
             &mut secrets,
+            &mut setting_rows,
         ),
     )
     .await
@@ -92,6 +95,10 @@ pub async fn handle(
         extra: serde_json::json!({}),
         ..AuditRecord::default()
     };
+    // The decided startup settings come before the connect row: they were decided first.
+    for row in setting_rows {
+        shared.audit.record(row).await;
+    }
     let established = match login {
         Ok(est) => est,
         Err(e) => {
@@ -275,6 +282,7 @@ async fn login(
     peer: SocketAddr,
     cancels: &CancelMap,
     secrets: &mut Vec<String>,
+    rows: &mut Vec<AuditRecord>,
 ) -> Result<Established, SessionError> {
     let FrontendMessage::Startup { version, params } = startup else {
         return Err(SessionError::Config("expected a StartupMessage".into()));
@@ -351,16 +359,28 @@ async fn login(
         .map(str::to_string)
         .or_else(|| cred_attr("database"));
     let database = upstream_db.clone().unwrap_or_else(|| real_user.clone());
+    let mut info = SessionInfo {
+        endpoint: endpoint_name.to_string(),
+        host: target.host.clone(),
+        profile,
+        credential: cred_name.to_string(),
+        database,
+        peer_ip: peer_ip(&peer),
+        server_encoding: String::new(),
+        secrets: secrets.clone(),
+    };
+    // Every setting the agent asked for is decided before anything reaches the server.
+    let forwarded = params
+        .iter()
+        .filter(|(k, _)| !DROPPED_PARAMS.contains(&k.as_str()) && !k.starts_with("_pq_."))
+        .cloned()
+        .collect();
+    let forwarded = decide_settings(&policy, &info, forwarded, rows)?;
     let mut up_params = vec![("user".to_string(), real_user.clone())];
     if let Some(db) = &upstream_db {
         up_params.push(("database".to_string(), db.clone()));
     }
-    up_params.extend(
-        params
-            .iter()
-            .filter(|(k, _)| !DROPPED_PARAMS.contains(&k.as_str()) && !k.starts_with("_pq_."))
-            .cloned(),
-    );
+    up_params.extend(forwarded);
     // The gateway reads statements as UTF-8: the session must be read the same way by the
     // server (see `postgres_encoding_readable`). Without the agent's choice, UTF8 is pinned
     // at the client's priority, so no role, database or configuration default overrides it.
@@ -452,18 +472,10 @@ async fn login(
         return Err(SessionError::UnreadableEncoding(client_encoding));
     }
     let cancel_key = cancel_key.unwrap_or((0, Vec::new()));
+    info.server_encoding = server_encoding;
     Ok(Established {
         upstream: up,
-        info: SessionInfo {
-            endpoint: endpoint_name.to_string(),
-            host: target.host.clone(),
-            profile,
-            credential: cred_name.to_string(),
-            database,
-            peer_ip: peer_ip(&peer),
-            server_encoding,
-            secrets: secrets.clone(),
-        },
+        info,
         agent_bytes,
         cancel_key,
     })
