@@ -1861,6 +1861,44 @@ rule "timeouts-need-approval" {
         assert_eq!(code, "28000", "{extra:?}");
         assert!(message.contains(expect), "{extra:?}: {message}");
     }
+    // A refused login applies none of its settings, so none is audited as allowed.
+    let (_, _, login) =
+        raw_login_with(port, &[("options", "-c lock_timeout=3s -c role=app_admin")]);
+    assert!(
+        fatal(&login).is_some_and(|(_, m)| m.contains("role changes")),
+        "{login:?}"
+    );
+    // Library loading at session start is refused whatever the rules say; so are more
+    // settings, or a bigger packet, than the server takes.
+    let many: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("x.p{i}"), "1".to_string()))
+        .chain(std::iter::once((
+            "options".to_string(),
+            "-c x.q=1 ".repeat(30),
+        )))
+        .collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let big = "v".repeat(10_000);
+    for (extra, expect) in [
+        (
+            vec![("local_preload_libraries", "auto_explain")],
+            "loads libraries into the session",
+        ),
+        (
+            vec![("options", "-c session-preload-libraries=auto_explain")],
+            "loads libraries into the session",
+        ),
+        (many, "more than 64 startup settings"),
+        (
+            vec![("x.big", big.as_str())],
+            "over the 10000 bytes the server accepts",
+        ),
+    ] {
+        let (_, _, login) = raw_login_with(port, &extra);
+        let (code, message) = fatal(&login).unwrap_or_else(|| panic!("{login:?}"));
+        assert_eq!(code, "28000");
+        assert!(message.contains(expect), "{message}");
+    }
     // `options` words the gateway does not read as settings are refused, not passed on.
     for (options, expect) in [
         ("-P", "`options` switch `-P` is not a run-time setting"),
@@ -1945,11 +1983,11 @@ rule "timeouts-need-approval" {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut rows = audit_rows_of(&s.gw.state, Some("postgres.db"));
-    while denied_roles(&rows) < 8 && std::time::Instant::now() < deadline {
+    while denied_roles(&rows) < 9 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
         rows = audit_rows_of(&s.gw.state, Some("postgres.db"));
     }
-    assert_eq!(denied_roles(&rows), 8, "{rows:?}");
+    assert_eq!(denied_roles(&rows), 9, "{rows:?}");
     assert!(
         rows.iter()
             .any(|r| r.0 == "set session authorization" && r.2 == "deny"),
@@ -1958,6 +1996,18 @@ rule "timeouts-need-approval" {
     assert!(
         rows.iter()
             .any(|r| r.0 == "set" && r.1.contains("search_path") && r.2 == "allow"),
+        "{rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.1.contains("lock_timeout\" TO $cp$3s")),
+        "a setting of a refused login is audited as allowed: {rows:?}"
+    );
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r.1.contains("x.p") || r.1.contains("x.big")),
         "{rows:?}"
     );
     assert!(

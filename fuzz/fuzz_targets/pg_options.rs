@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(settings) = parse_options(text) {
+    // `options` as the protocol carries it: a C string, so up to the first NUL.
+    let options = text.split('\0').next().unwrap_or_default();
+    if let Ok(settings) = parse_options(options) {
         for (name, value) in &settings {
             assert!(is_setting_name(name), "{name:?}");
             check_statement(name, value);

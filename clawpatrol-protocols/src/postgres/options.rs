@@ -143,17 +143,35 @@ pub fn setting_statement(name: &str, value: &str) -> Option<String> {
         .split('.')
         .map(|part| format!("\"{part}\""))
         .collect();
-    // A dollar-quote tag the value does not contain: read alike whatever
-    // `standard_conforming_strings` says, and nothing in the value can end it.
-    // The first occurrence of the tag must be the closing one (also where the value's end
-    // and the tag's start overlap, as in `x$cp`).
-    let mut tag = "$cp$".to_string();
-    let mut n = 0u32;
-    while format!("{value}{tag}").find(&tag) != Some(value.len()) {
-        n += 1;
-        tag = format!("$cp{n}$");
-    }
+    // A dollar-quote tag whose first occurrence in `value` + tag is the closing one: read
+    // alike whatever `standard_conforming_strings` says, and nothing in the value can end it.
+    let tag = free_tag(value);
     Some(format!("SET {} TO {tag}{value}{tag}", quoted.join(".")))
+}
+
+/// The first of `$cp$`, `$cp1$`, `$cp2$`, … that neither occurs in `value` nor completes
+/// at its end (a value ending in `$cp1` would close `$cp1$` one character early). One pass
+/// over the value: only the digit runs after its `$cp` can rule a tag out.
+fn free_tag(value: &str) -> String {
+    let mut taken = std::collections::HashSet::new();
+    let mut rest = value;
+    while let Some(at) = rest.find("$cp") {
+        let after = &rest[at + 3..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (run, tail) = after.split_at(digits);
+        if tail.is_empty() || tail.starts_with('$') {
+            taken.insert(run);
+        }
+        rest = tail;
+    }
+    if !taken.contains("") {
+        return "$cp$".to_string();
+    }
+    // `taken` holds at most value.len() / 3 runs, so one of the first that many + 1 is free.
+    let n = (1..)
+        .find(|n: &usize| !taken.contains(n.to_string().as_str()))
+        .unwrap_or(0);
+    format!("$cp{n}$")
 }
 
 #[cfg(test)]
@@ -242,6 +260,14 @@ mod tests {
         assert_eq!(
             setting_statement("x", "a$cp").as_deref(),
             Some("SET \"x\" TO $cp1$a$cp$cp1$")
+        );
+        assert_eq!(
+            setting_statement("x", "$cp$ $cp1$ $cp2").as_deref(),
+            Some("SET \"x\" TO $cp3$$cp$ $cp1$ $cp2$cp3$")
+        );
+        assert_eq!(
+            setting_statement("x", "$cp12$$cp01$").as_deref(),
+            Some("SET \"x\" TO $cp$$cp12$$cp01$$cp$")
         );
         assert_eq!(setting_statement("a\"b", "x"), None);
         assert_eq!(setting_statement("1a", "x"), None);

@@ -25,6 +25,17 @@ const UNDECIDED: &[&str] = &[
     "timezone",
 ];
 
+/// Settings that load libraries into the session as it starts, which no `SET` can do later:
+/// refused whatever the rules say.
+const REFUSED: &[&str] = &[
+    "local_preload_libraries",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+];
+
+/// Most settings one login may carry (parameters and `options` settings together).
+pub(super) const MAX_SETTINGS: usize = 64;
+
 /// Why an approval cannot be asked for a startup setting.
 const NO_APPROVAL_AT_LOGIN: &str =
     "it needs approval, which a login cannot wait for; connect without it and run the SET as a statement";
@@ -39,34 +50,57 @@ pub(super) fn decide_settings(
     rows: &mut Vec<AuditRecord>,
 ) -> Result<Vec<(String, String)>, SessionError> {
     let mut out = Vec::with_capacity(forwarded.len());
+    let mut settings = Vec::new();
     for (name, value) in forwarded {
         if name == "options" {
-            let settings =
-                parse_options(&value).map_err(|e| SessionError::Setting(format!("{e}")))?;
-            for (n, v) in &settings {
-                decide(policy, info, n, v, rows)?;
-            }
-            if !settings.is_empty() {
-                out.push((name, options_string(&settings)));
-            }
+            let read = parse_options(&value).map_err(|e| SessionError::Setting(format!("{e}")))?;
+            // Rewritten even when empty: the server keeps the last `options` it is sent.
+            out.push((name, options_string(&read)));
+            settings.extend(read);
         } else {
-            decide(policy, info, &name, &value, rows)?;
+            settings.push((name.clone(), value.clone()));
             out.push((name, value));
         }
+        if settings.len() > MAX_SETTINGS {
+            return Err(SessionError::Setting(format!(
+                "more than {MAX_SETTINGS} startup settings"
+            )));
+        }
     }
+    // Rows only once every setting is allowed: a refused login applies none of them.
+    let mut allowed = Vec::new();
+    for (name, value) in &settings {
+        match decide(policy, info, name, value)? {
+            Ok(row) => allowed.extend(row),
+            Err((row, e)) => {
+                rows.push(row);
+                return Err(e);
+            }
+        }
+    }
+    rows.extend(allowed);
     Ok(out)
 }
 
-/// Decides one setting; `Ok` when the rules allow it (or it is one of [`UNDECIDED`]).
+/// A setting's audit row when allowed (`None` for the undecided ones), or its row and the
+/// refusal when not; `Err` for a name that cannot be decided at all.
+type Decided = Result<Option<AuditRecord>, (AuditRecord, SessionError)>;
+
+/// Decides one setting as the `SET` statement it amounts to.
 fn decide(
     policy: &Policy,
     info: &SessionInfo,
     name: &str,
     value: &str,
-    rows: &mut Vec<AuditRecord>,
-) -> Result<(), SessionError> {
-    if UNDECIDED.contains(&name.to_ascii_lowercase().as_str()) {
-        return Ok(());
+) -> Result<Decided, SessionError> {
+    let lower = name.to_ascii_lowercase();
+    if UNDECIDED.contains(&lower.as_str()) {
+        return Ok(Ok(None));
+    }
+    if REFUSED.contains(&lower.as_str()) {
+        return Err(SessionError::Setting(format!(
+            "startup setting `{name}` loads libraries into the session and is not allowed through the gateway"
+        )));
     }
     let statement = setting_statement(name, value).ok_or_else(|| {
         SessionError::Setting(format!(
@@ -90,16 +124,11 @@ fn decide(
         Some(Verdict::Deny) => d.map(|d| d.agent_reason().to_string()),
         Some(Verdict::Approve(_)) => Some(NO_APPROVAL_AT_LOGIN.to_string()),
     };
-    match refusal {
-        None => {
-            rows.push(statement_record(info, policy, action, d, "allow", ""));
-            Ok(())
-        }
-        Some(reason) => {
-            rows.push(statement_record(info, policy, action, d, "deny", &reason));
-            Err(SessionError::Setting(format!(
-                "startup setting `{name}` denied: {reason}"
-            )))
-        }
-    }
+    Ok(match refusal {
+        None => Ok(Some(statement_record(info, policy, action, d, "allow", ""))),
+        Some(reason) => Err((
+            statement_record(info, policy, action, d, "deny", &reason),
+            SessionError::Setting(format!("startup setting `{name}` denied: {reason}")),
+        )),
+    })
 }

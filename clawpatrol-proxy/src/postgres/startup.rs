@@ -30,6 +30,9 @@ use crate::runtime::{endpoint, now_ns, peer_ip, Shared};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the upstream dial, TLS and login.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest StartupMessage (length field included) the server accepts
+/// (`MAX_STARTUP_PACKET_LENGTH`).
+const MAX_STARTUP_PACKET: usize = 10_000;
 /// Startup parameters never forwarded from the agent: replaced (`user`, `database`), or
 /// dangerous (`replication` opens the replication protocol, `_pq_.*` are 3.2 extensions).
 const DROPPED_PARAMS: &[&str] = &["user", "database", "replication"];
@@ -289,6 +292,16 @@ async fn login(
     };
     if version.major != 3 {
         return Err(SessionError::Config("unsupported protocol version".into()));
+    }
+    // The server refuses larger startup packets; the gateway decides no more than that.
+    let packet_len = 9 + params
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum::<usize>();
+    if packet_len > MAX_STARTUP_PACKET {
+        return Err(SessionError::Config(format!(
+            "the startup packet is over the {MAX_STARTUP_PACKET} bytes the server accepts"
+        )));
     }
     let policy = shared.policy.load_full();
     let ep = endpoint(&policy, endpoint_name).ok_or_else(|| {
