@@ -654,3 +654,86 @@ fn splitting_edge_cases() {
 fn has_unparseable_shadow(all: &[SqlStatement]) -> bool {
     all.iter().any(|s| s.shadow && s.unparseable)
 }
+
+#[test]
+fn statements_run_by_explain_analyze_prepare_and_copy_are_shadows() {
+    // (text, the shadows as (verb, statement is the whole text, tables)).
+    type Shadow<'a> = (&'a str, &'a str, &'a [&'a str]);
+    let cases: &[(&str, &[Shadow])] = &[
+        (
+            "EXPLAIN ANALYZE DELETE FROM t WHERE id = 2",
+            &[(
+                "delete",
+                "EXPLAIN ANALYZE DELETE FROM t WHERE id = 2",
+                &["t"],
+            )],
+        ),
+        (
+            "EXPLAIN (ANALYZE false, VERBOSE) UPDATE t SET a = 1",
+            &[(
+                "update",
+                "EXPLAIN (ANALYZE false, VERBOSE) UPDATE t SET a = 1",
+                &["t"],
+            )],
+        ),
+        (
+            "PREPARE d AS DELETE FROM t",
+            &[("delete", "PREPARE d AS DELETE FROM t", &["t"])],
+        ),
+        (
+            "PREPARE m (int) AS INSERT INTO s.u SELECT $1",
+            &[(
+                "insert",
+                "PREPARE m (int) AS INSERT INTO s.u SELECT $1",
+                &["s.u", "u"],
+            )],
+        ),
+        (
+            "COPY (DELETE FROM t RETURNING *) TO STDOUT",
+            &[(
+                "delete",
+                "COPY (DELETE FROM t RETURNING *) TO STDOUT",
+                &["t"],
+            )],
+        ),
+        (
+            "EXPLAIN ANALYZE EXECUTE d",
+            &[("execute", "EXPLAIN ANALYZE EXECUTE d", &[])],
+        ),
+        (
+            "CREATE TABLE c AS EXECUTE d",
+            &[("execute", "CREATE TABLE c AS EXECUTE d", &[])],
+        ),
+        (
+            "PREPARE p AS WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+            &[("delete", "x", &["t"])],
+        ),
+        // Not run, or not a write: no shadow.
+        ("EXPLAIN DELETE FROM t", &[]),
+        ("EXPLAIN ANALYZE SELECT * FROM t", &[]),
+        ("PREPARE s AS SELECT * FROM t", &[]),
+        ("COPY (SELECT * FROM t) TO STDOUT", &[]),
+    ];
+    for (text, expect) in cases {
+        let all = analyze_postgres(text);
+        assert!(!all[0].shadow && !all[0].unparseable, "{text}: {all:?}");
+        let shadows: Vec<(String, String, Vec<String>)> = all[1..]
+            .iter()
+            .map(|s| {
+                assert!(s.shadow, "{text}: {all:?}");
+                (s.verb.clone(), s.statement.clone(), s.tables.clone())
+            })
+            .collect();
+        let want: Vec<(String, String, Vec<String>)> = expect
+            .iter()
+            .map(|(v, st, t)| {
+                (
+                    v.to_string(),
+                    st.to_string(),
+                    t.iter().map(|x| x.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(shadows, want, "{text}");
+    }
+}

@@ -2017,3 +2017,165 @@ rule "timeouts-need-approval" {
         "formatting parameters are not decided: {rows:?}"
     );
 }
+
+#[test]
+fn a_message_of_too_many_statements_closes_the_session_instead_of_growing_memory() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    // A thousand statements in one Query are decided, answered and audited one by one.
+    let (mut sock, mut dec) = raw_login(port);
+    let answer = query_ok(&mut sock, &mut dec, &"SELECT 1;".repeat(1000));
+    let done = answer
+        .iter()
+        .filter(|m| matches!(m, BackendMessage::CommandComplete(_)))
+        .count();
+    assert_eq!(done, 1000);
+    // Seventy thousand would keep more than 64 MiB of audit rows until the server answers:
+    // the gateway closes the session and forwards none of them.
+    send(
+        &mut sock,
+        [FrontendMessage::Query("SELECT 2;".repeat(70_000))],
+    );
+    let rest = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert!(
+        !rest
+            .iter()
+            .any(|m| matches!(m, BackendMessage::CommandComplete(_))),
+        "{:?}",
+        rest.first()
+    );
+    assert!(closed_by_gateway(&mut sock));
+    s.gw.wait_log(
+        "MiB of audit rows kept for statements the server has not answered",
+        1,
+    );
+    // The same in Parse messages that no Sync ends.
+    let (mut sock, mut dec) = raw_login(port);
+    send(
+        &mut sock,
+        (0..3).map(|_| FrontendMessage::Parse {
+            name: String::new(),
+            query: "SELECT 3;".repeat(30_000),
+            param_types: vec![],
+        }),
+    );
+    let rest = read_until_ready_or_closed(&mut sock, &mut dec);
+    assert!(closed_by_gateway(&mut sock), "{rest:?}");
+    s.gw.wait_log(
+        "MiB of audit rows kept for statements the server has not answered",
+        2,
+    );
+}
+
+#[test]
+fn writes_wrapped_in_explain_analyze_prepare_or_copy_are_decided_as_writes() {
+    use clawpatrol_protocols::postgres::FrontendMessage;
+    let s = setup();
+    let (mut sock, mut dec) = raw_login(s.gw.port("postgres.db"));
+    for q in [
+        "EXPLAIN ANALYZE DELETE FROM t WHERE id = 2",
+        "PREPARE d AS DELETE FROM t WHERE id = 3",
+        "COPY (DELETE FROM t WHERE id = 1 RETURNING *) TO STDOUT",
+    ] {
+        let answer = exchange(&mut sock, &mut dec, vec![FrontendMessage::Query(q.into())]);
+        assert!(denial(&answer).contains("deletes are not allowed"), "{q}");
+    }
+    // The same through the extended protocol.
+    let mut batch = prepare("", "PREPARE d2 AS DELETE FROM t WHERE id = 1");
+    batch.pop();
+    batch.extend(run_prepared(""));
+    assert!(denial(&exchange(&mut sock, &mut dec, batch)).contains("deletes are not allowed"));
+    // Not run: a plan without ANALYZE passes.
+    query_ok(&mut sock, &mut dec, "EXPLAIN DELETE FROM t WHERE id = 2");
+    assert_eq!(
+        s.pg.admin(
+            "appdb",
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM t"
+        )
+        .trim(),
+        "1,2,3"
+    );
+}
+
+/// Parse of `name` as `sql` (no Sync).
+fn parse_only(name: &str, sql: &str) -> clawpatrol_protocols::postgres::FrontendMessage {
+    clawpatrol_protocols::postgres::FrontendMessage::Parse {
+        name: name.into(),
+        query: sql.into(),
+        param_types: vec![],
+    }
+}
+
+#[test]
+fn answers_the_gateway_cannot_match_close_the_session_or_untrack_prepared_statements() {
+    use clawpatrol_protocols::postgres::{BackendMessage, FrontendMessage};
+    let s = setup();
+    let port = s.gw.port("postgres.db");
+    let (mut sock, mut dec) = raw_login(port);
+    let (mut sock2, mut dec2) = raw_login(port);
+    for (sock, dec) in [(&mut sock, &mut dec), (&mut sock2, &mut dec2)] {
+        let ok = exchange(
+            sock,
+            dec,
+            prepare("evil", "SELECT name FROM t WHERE id = 1"),
+        );
+        assert!(ok
+            .iter()
+            .any(|m| matches!(m, BackendMessage::ParseComplete)));
+    }
+    close_t_for_reading(&s);
+    assert!(
+        denial(&exchange(&mut sock, &mut dec, run_prepared("evil"))).contains("prepare it again")
+    );
+    // A COPY the server aborts on its first row, with a batch pipelined behind it: whether
+    // the server ran that batch's Parse depends on when the COPY failed, so the gateway stops
+    // trusting its count of answers. An answer to the batch must not confirm `evil` (whose
+    // second Parse the server refuses as a duplicate) under the new policy.
+    send(
+        &mut sock,
+        vec![
+            FrontendMessage::Query("COPY audit_log (id, note) FROM STDIN".into()),
+            FrontendMessage::CopyData(b"not a number\tx\n".to_vec()),
+            parse_only("y", "SELECT 1"),
+            FrontendMessage::Sync,
+            parse_only("evil", "SELECT 2"),
+            FrontendMessage::Flush,
+        ],
+    );
+    read_until_ready(&mut sock, &mut dec);
+    read_until_ready(&mut sock, &mut dec);
+    exchange(&mut sock, &mut dec, vec![FrontendMessage::Sync]);
+    let ran = exchange(&mut sock, &mut dec, run_prepared("evil"));
+    assert!(!has_rows(&ran), "{ran:?}");
+    assert!(denial(&ran).contains("prepare it again"));
+    // A CopyDone outside any COPY, inside a batch with a denied FunctionCall: the server
+    // answers a Sync where the gateway owes its own denial, and the session is closed
+    // before any answer is attributed to the wrong request.
+    send(
+        &mut sock2,
+        vec![
+            FrontendMessage::Sync,
+            FrontendMessage::Flush,
+            FrontendMessage::CopyDone,
+            FrontendMessage::FunctionCall {
+                function: 1,
+                arg_formats: vec![],
+                args: vec![],
+                result_format: 0,
+            },
+            FrontendMessage::Sync,
+        ],
+    );
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let a = read_until_ready_or_closed(&mut sock2, &mut dec2);
+        let ended = !matches!(a.last(), Some(BackendMessage::ReadyForQuery(_)));
+        answers.push(a);
+        if ended {
+            break;
+        }
+    }
+    assert!(closed_by_gateway(&mut sock2), "{answers:?}");
+    s.gw.wait_log("no longer match the requests the gateway forwarded", 1);
+}

@@ -151,7 +151,7 @@ fn analyze_piece(
     for node in &nodes {
         collect(*node, &mut refs);
         special_tables(node, &mut refs);
-        cte_shadows(node, &mut shadows);
+        cte_shadows(node, statement, &mut shadows);
         if let N::DoStmt(d) = node {
             if do_reads_alike(d) {
                 do_shadows(d, statement, &parsed_text, depth, &mut shadows);
@@ -266,13 +266,52 @@ fn inner(node: &Option<Box<protobuf::Node>>) -> Option<&N> {
     node.as_ref().and_then(|n| n.node.as_ref())
 }
 
-/// Each data-modifying CTE becomes a shadow statement (statement = the CTE name); EXPLAIN
-/// (ANALYZE executes) is looked through.
-fn cte_shadows(node: &N, out: &mut Vec<SqlStatement>) {
-    if let N::ExplainStmt(e) = node {
-        if let Some(q) = inner(&e.query) {
-            cte_shadows(q, out);
+/// A statement that wraps another: the wrapped one, and whether it runs (now, or for
+/// `PREPARE` at each `EXECUTE`; `EXPLAIN` only with `ANALYZE`).
+fn wrapped(node: &N) -> Option<(&N, bool)> {
+    match node {
+        N::ExplainStmt(e) => inner(&e.query).map(|q| (q, explain_runs(e))),
+        N::PrepareStmt(p) => inner(&p.query).map(|q| (q, true)),
+        N::CopyStmt(c) => inner(&c.query).map(|q| (q, true)),
+        N::CreateTableAsStmt(c) => inner(&c.query).map(|q| (q, true)),
+        N::DeclareCursorStmt(d) => inner(&d.query).map(|q| (q, true)),
+        _ => None,
+    }
+}
+
+/// True when an `EXPLAIN` names the `ANALYZE` option (whatever its value: fail closed).
+fn explain_runs(e: &protobuf::ExplainStmt) -> bool {
+    e.options.iter().any(
+        |o| matches!(&o.node, Some(N::DefElem(d)) if d.defname.eq_ignore_ascii_case("analyze")),
+    )
+}
+
+/// Each data-modifying CTE becomes a shadow statement (statement = the CTE name). A
+/// statement wrapped by `EXPLAIN ANALYZE`, `PREPARE`, `COPY (…)`, `CREATE TABLE … AS` or
+/// `DECLARE` that writes or runs a prepared statement (`INSERT`, `UPDATE`, `DELETE`,
+/// `MERGE`, `EXECUTE`) becomes one too (statement = the whole `statement`), so the rules on
+/// that verb see it; wrapped statements are looked through for CTEs either way.
+fn cte_shadows(node: &N, statement: &str, out: &mut Vec<SqlStatement>) {
+    if let Some((q, runs)) = wrapped(node) {
+        let writes = matches!(
+            q,
+            N::InsertStmt(_)
+                | N::UpdateStmt(_)
+                | N::DeleteStmt(_)
+                | N::MergeStmt(_)
+                | N::ExecuteStmt(_)
+        );
+        if runs && writes {
+            let mut refs = Refs::default();
+            collect(q, &mut refs);
+            out.push(SqlStatement::parsed(
+                statement,
+                postgres_verb(q),
+                refs,
+                true,
+            ));
         }
+        cte_shadows(q, statement, out);
         return;
     }
     let Some(with) = with_clause(node) else {
@@ -294,7 +333,7 @@ fn cte_shadows(node: &N, out: &mut Vec<SqlStatement>) {
         let mut refs = Refs::default();
         collect(q, &mut refs);
         out.push(SqlStatement::parsed(&c.ctename, verb, refs, true));
-        cte_shadows(q, out);
+        cte_shadows(q, statement, out);
     }
 }
 

@@ -63,6 +63,12 @@ pub enum SessionError {
     /// in the batch, so the gateway could no longer match answers to requests.
     #[error("simple Query inside an unfinished extended-protocol batch (no Sync before it); closing the session")]
     QueryInBatch,
+    /// The server answered a request other than the one the gateway expected.
+    #[error("the server's answers no longer match the requests the gateway forwarded; closing the session")]
+    Desync,
+    /// The agent pipelined statements whose audit rows outgrow what a session may keep.
+    #[error("more than {0} MiB of audit rows kept for statements the server has not answered yet; closing the session")]
+    TooManyHeldRows(usize),
 }
 
 /// Where to send a CancelRequest the agent addressed to the key it was given.

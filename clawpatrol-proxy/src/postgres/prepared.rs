@@ -50,6 +50,9 @@ pub struct Prepared {
     batch: VecDeque<Op>,
     /// Unanswered operations, in this batch and in owed answers.
     pending: usize,
+    /// The gateway once lost track of the server's answers: no answer confirms a statement
+    /// for the rest of the session, since answers may be matched to the wrong operation.
+    untrusted: bool,
 }
 
 /// A name the gateway can track (`None`: too long).
@@ -65,6 +68,7 @@ impl Prepared {
             known: HashMap::new(),
             batch: VecDeque::new(),
             pending: 0,
+            untrusted: false,
         }
     }
 
@@ -117,6 +121,11 @@ impl Prepared {
             self.pending = self.pending.saturating_sub(1);
         }
         match op {
+            Some(Op::Parse { name, .. }) if parse && self.untrusted => {
+                if let Some(name) = name {
+                    self.known.remove(&name);
+                }
+            }
             Some(Op::Parse { name, policy }) if parse => {
                 if let Some(name) = name {
                     if self.known.len() < MAX_STATEMENTS || self.known.contains_key(&name) {
@@ -135,13 +144,17 @@ impl Prepared {
         }
     }
 
-    /// The gateway lost track of the server's answers: every statement becomes unknown (refused
-    /// after a reload).
+    /// The gateway lost track of the server's answers: every statement becomes unknown, and
+    /// stays so for the rest of the session (after a reload a Bind is forwarded only in the
+    /// batch whose Parse prepared its statement).
     pub fn lost(&mut self, why: &str) {
-        tracing::warn!(
-            why,
-            "postgres: prepared statements are no longer tracked; after a reload they must be prepared again"
-        );
+        if !self.untrusted {
+            tracing::warn!(
+                why,
+                "postgres: prepared statements are no longer tracked; after a reload they must be prepared again in the batch that binds them"
+            );
+        }
+        self.untrusted = true;
         self.known.clear();
     }
 

@@ -41,6 +41,12 @@ const READ_BUF: usize = 64 * 1024;
 /// The most answers (Syncs, Queries, gateway denials, COPY markers) owed to the agent at once;
 /// a session that pipelines more is closed (each is a few dozen bytes of gateway memory).
 const MAX_OWED: usize = 16 * 1024;
+/// What one waiting audit row costs against [`MAX_HELD_ROWS_WEIGHT`] besides its statement.
+const ROW_WEIGHT: usize = 1024;
+/// The most audit rows (weighed by [`ROW_WEIGHT`] plus their statements' bytes) a session
+/// keeps for statements forwarded but not yet answered; a session that pipelines more is
+/// closed (a message of many statements makes a row for each).
+pub const MAX_HELD_ROWS_WEIGHT: usize = 64 << 20;
 /// SQLSTATE `feature_not_supported`: the session left the encoding the gateway reads.
 const SQLSTATE_FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// Why a write to `pg_settings` is denied.
@@ -82,6 +88,8 @@ pub struct SessionInfo {
 struct Row {
     rec: AuditRecord,
     started: Instant,
+    /// What the row counts against [`MAX_HELD_ROWS_WEIGHT`] while it waits (0 once finished).
+    weight: usize,
 }
 
 /// One expected answer to the agent, in request order.
@@ -201,6 +209,8 @@ struct Pump<'a> {
     /// Finished audit rows that found the writer's queue full, in order: the run loop
     /// queues them (waiting for room) before it relays or reads anything else.
     unsent: VecDeque<Box<AuditRecord>>,
+    /// The weight of the rows kept for forwarded statements not yet answered.
+    held_rows_weight: usize,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -344,6 +354,7 @@ impl<'a> Pump<'a> {
             copy_uncertain: false,
             held: None,
             held_bytes: 0,
+            held_rows_weight: 0,
             unsent: VecDeque::new(),
         }
     }
@@ -411,6 +422,7 @@ impl<'a> Pump<'a> {
                     self.finish(Row {
                         rec,
                         started: Instant::now(),
+                        weight: 0,
                     });
                     if self.discard.is_none() {
                         if tag == b'P' || tag == b'B' {
@@ -488,6 +500,7 @@ impl<'a> Pump<'a> {
                 self.finish(Row {
                     rec,
                     started: Instant::now(),
+                    weight: 0,
                 });
                 self.push_synthetic(FUNCTION_CALL_DENY_REASON.to_string())?;
                 Ok(())
@@ -642,6 +655,7 @@ impl<'a> Pump<'a> {
         self.finish(Row {
             rec,
             started: Instant::now(),
+            weight: 0,
         });
         self.discard = Some(reason);
         Ok(())
@@ -758,12 +772,22 @@ impl<'a> Pump<'a> {
             .map(|(a, d)| {
                 let mut rec = self.record_with(policy, a, Some(d), outcome, "");
                 mark_approval(&mut rec, approval);
+                let statement = match &a.facts {
+                    Facts::Sql(f) => f.statement.len(),
+                    _ => 0,
+                };
                 Row {
                     rec,
                     started: Instant::now(),
+                    weight: ROW_WEIGHT + statement,
                 }
             })
             .collect();
+        let weight: usize = rows.iter().map(|r| r.weight).sum();
+        if self.held_rows_weight + weight > MAX_HELD_ROWS_WEIGHT {
+            return Err(SessionError::TooManyHeldRows(MAX_HELD_ROWS_WEIGHT >> 20));
+        }
+        self.held_rows_weight += weight;
         self.forward(&frame.m)?;
         if let FrontendMessage::Parse { name, .. } = &frame.m {
             if !self.prepared.parse_forwarded(name, &frame.policy) {
@@ -778,6 +802,7 @@ impl<'a> Pump<'a> {
                 // The server takes a Query during COPY FROM STDIN as a protocol error: it
                 // aborts the COPY and never answers the Query itself.
                 self.copy_uncertain = true;
+                self.prepared.lost("a Query or Sync sent during COPY");
                 self.carry.extend(rows);
             } else {
                 self.push_slot(Slot::Upstream {
@@ -808,6 +833,7 @@ impl<'a> Pump<'a> {
             self.finish(Row {
                 rec,
                 started: Instant::now(),
+                weight: 0,
             });
         }
         if frame.extended {
@@ -836,6 +862,7 @@ impl<'a> Pump<'a> {
             // The server ignores this Sync; answers to these operations (if any) will not
             // match, which makes the statements unknown (fail closed).
             self.copy_uncertain = true;
+            self.prepared.lost("a Query or Sync sent during COPY");
             self.prepared.drop_ops(ops);
             self.carry = rows;
             self.carry_error = error;
@@ -937,6 +964,7 @@ impl<'a> Pump<'a> {
                 }
                 Some(Slot::Upstream { sync: true, .. }) => {
                     self.copy_uncertain = true;
+                    self.prepared.lost("a Query or Sync sent during COPY");
                     if let Some(Slot::Upstream {
                         rows, error, ops, ..
                     }) = self.slots.remove(i)
@@ -1023,10 +1051,10 @@ impl<'a> Pump<'a> {
                             }
                             self.finishing = rows;
                         }
-                        Some(s @ (Slot::Synthetic { .. } | Slot::CopyEnd { .. })) => {
-                            tracing::warn!("postgres: unexpected ReadyForQuery from upstream");
-                            self.prepared.lost("unexpected ReadyForQuery");
-                            self.slots.push_front(s);
+                        Some(Slot::Synthetic { .. } | Slot::CopyEnd { .. }) => {
+                            // The gateway no longer knows which request the server answers:
+                            // its denials and audit rows would land on the wrong ones.
+                            return Err(SessionError::Desync);
                         }
                         // The answer to a Sync sent during a COPY that failed (the server
                         // then waits for a Sync instead of ignoring it).
@@ -1140,6 +1168,7 @@ impl<'a> Pump<'a> {
     /// Queues a finished row, or keeps it (and every later one, in order) for the run loop
     /// when the audit queue is full.
     fn finish(&mut self, row: Row) {
+        self.held_rows_weight = self.held_rows_weight.saturating_sub(row.weight);
         let mut rec = row.rec;
         rec.ms = u64::try_from(row.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
