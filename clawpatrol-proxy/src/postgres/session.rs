@@ -105,6 +105,9 @@ enum Slot {
         ops: VecDeque<Op>,
         /// [`Pump::ran`] when this answer was owed: its ReadyForQuery settles that many.
         ran_before: u64,
+        /// COPY data was forwarded between the last Query or Execute and this answer's
+        /// request: a COPY may have ended or failed before the server read it.
+        after_copy_data: bool,
     },
     /// The gateway answers: ErrorResponse 42501 + ReadyForQuery.
     Synthetic { reason: String },
@@ -211,6 +214,8 @@ struct Pump<'a> {
     unsent: VecDeque<Box<AuditRecord>>,
     /// The weight of the rows kept for forwarded statements not yet answered.
     held_rows_weight: usize,
+    /// COPY data (CopyData, CopyDone, CopyFail) was forwarded since the last Query or Execute.
+    copy_data_sent: bool,
 }
 
 /// Relays an authenticated session until either side closes or the agent terminates.
@@ -355,6 +360,7 @@ impl<'a> Pump<'a> {
             held: None,
             held_bytes: 0,
             held_rows_weight: 0,
+            copy_data_sent: false,
             unsent: VecDeque::new(),
         }
     }
@@ -783,6 +789,7 @@ impl<'a> Pump<'a> {
                 }
             })
             .collect();
+        let after_copy_data = self.copy_data_sent;
         let weight: usize = rows.iter().map(|r| r.weight).sum();
         if self.held_rows_weight + weight > MAX_HELD_ROWS_WEIGHT {
             return Err(SessionError::TooManyHeldRows(MAX_HELD_ROWS_WEIGHT >> 20));
@@ -800,9 +807,14 @@ impl<'a> Pump<'a> {
         } else {
             if self.copy_in {
                 // The server takes a Query during COPY FROM STDIN as a protocol error: it
-                // aborts the COPY and never answers the Query itself.
+                // aborts the COPY and never answers the Query itself. After COPY data, the
+                // COPY may have ended first, and the server then answers it: answers can no
+                // longer be matched to requests for certain.
                 self.copy_uncertain = true;
-                self.prepared.lost("a Query or Sync sent during COPY");
+                if after_copy_data {
+                    self.prepared
+                        .lost("a Query followed COPY data before the COPY's end");
+                }
                 self.carry.extend(rows);
             } else {
                 self.push_slot(Slot::Upstream {
@@ -811,6 +823,7 @@ impl<'a> Pump<'a> {
                     sync: false,
                     ops: VecDeque::new(),
                     ran_before: self.ran,
+                    after_copy_data: self.copy_data_sent,
                 })?;
             }
         }
@@ -848,6 +861,11 @@ impl<'a> Pump<'a> {
         if m.tag().is_some_and(runs_code) {
             self.ran += 1;
         }
+        match m.tag() {
+            Some(b'd' | b'c' | b'f') => self.copy_data_sent = true,
+            Some(b'Q' | b'E') => self.copy_data_sent = false,
+            _ => {}
+        }
         m.encode(&mut self.up_out).map_err(SessionError::Protocol)
     }
 
@@ -860,9 +878,13 @@ impl<'a> Pump<'a> {
         let ops = self.prepared.take_batch();
         if self.copy_in {
             // The server ignores this Sync; answers to these operations (if any) will not
-            // match, which makes the statements unknown (fail closed).
+            // match, which makes the statements unknown (fail closed). After COPY data the
+            // COPY may have ended or failed first, and the server then answers the Sync.
             self.copy_uncertain = true;
-            self.prepared.lost("a Query or Sync sent during COPY");
+            if self.copy_data_sent {
+                self.prepared
+                    .lost("a Sync followed COPY data before the COPY's end");
+            }
             self.prepared.drop_ops(ops);
             self.carry = rows;
             self.carry_error = error;
@@ -874,6 +896,7 @@ impl<'a> Pump<'a> {
                 sync: true,
                 ops,
                 ran_before: self.ran,
+                after_copy_data: self.copy_data_sent,
             })
         }
     }
@@ -964,11 +987,20 @@ impl<'a> Pump<'a> {
                 }
                 Some(Slot::Upstream { sync: true, .. }) => {
                     self.copy_uncertain = true;
-                    self.prepared.lost("a Query or Sync sent during COPY");
                     if let Some(Slot::Upstream {
-                        rows, error, ops, ..
+                        rows,
+                        error,
+                        ops,
+                        after_copy_data,
+                        ..
                     }) = self.slots.remove(i)
                     {
+                        if after_copy_data {
+                            // The COPY may have failed on that data before the server read
+                            // the Sync, which it then answered.
+                            self.prepared
+                                .lost("a Sync followed COPY data sent before the COPY started");
+                        }
                         self.prepared.drop_ops(ops);
                         self.carry.extend(rows);
                         if self.carry_error.is_none() {
