@@ -1954,22 +1954,7 @@ rule "timeouts-need-approval" {
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("app_admin"));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let err = rt
-        .block_on(tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={port} user={PLACEHOLDER_USER} dbname=appdb \
-                 sslmode=disable options='-c role=app_admin'"
-            ),
-            tokio_postgres::NoTls,
-        ))
-        .err()
-        .expect("the login must be refused");
-    let db = err.as_db_error().expect("an ErrorResponse");
-    assert_eq!(db.code().code(), "28000");
+    let db = refused_login_with(port, "options='-c role=app_admin'");
     assert!(
         db.message().contains("role changes are not allowed"),
         "{db:?}"

@@ -450,13 +450,18 @@ pub fn wait_audit(state: &Path, n: usize) -> Vec<AuditRow> {
 /// Logs in through the gateway's listener at `port` with tokio-postgres and returns the
 /// server error, which must be a FATAL 28000 (a login the gateway refuses).
 pub fn refused_login(port: u16) -> tokio_postgres::error::DbError {
+    refused_login_with(port, "")
+}
+
+/// [`refused_login`] with `extra` appended to the connection string (`options='…'`).
+pub fn refused_login_with(port: u16, extra: &str) -> tokio_postgres::error::DbError {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let err = rt
         .block_on(tokio_postgres::connect(
-            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable"),
+            &format!("host=127.0.0.1 port={port} user=x dbname=appdb sslmode=disable {extra}"),
             tokio_postgres::NoTls,
         ))
         .err()
