@@ -2,7 +2,7 @@
 //!
 //! The server applies every run-time parameter of a StartupMessage, and every `-c name=value`
 //! of its `options`, as the session starts: `role=admin` there is `SET ROLE admin` without a
-//! statement for the rules to see. So each one is decided as `SET "name" TO 'value'` before
+//! statement for the rules to see. So each one is decided as `SET "name" TO $cp$value$cp$` before
 //! the gateway dials the server; one the rules do not allow refuses the login, and `options`
 //! reaches the server rewritten to exactly the settings that were decided.
 
@@ -34,7 +34,7 @@ const REFUSED: &[&str] = &[
 ];
 
 /// Most settings one login may carry (parameters and `options` settings together).
-pub(super) const MAX_SETTINGS: usize = 64;
+const MAX_SETTINGS: usize = 64;
 
 /// Why an approval cannot be asked for a startup setting.
 const NO_APPROVAL_AT_LOGIN: &str =
@@ -42,7 +42,8 @@ const NO_APPROVAL_AT_LOGIN: &str =
 
 /// Decides the agent's startup parameters (`forwarded`: every one but `user`, `database`
 /// and those never forwarded) and returns them as the server gets them: the same, with
-/// `options` rewritten to its settings. Each decided setting adds an audit row to `rows`.
+/// `options` rewritten to its settings. When all are allowed, each decided setting adds an
+/// audit row to `rows`; otherwise only the one that refused the login does.
 pub(super) fn decide_settings(
     policy: &Policy,
     info: &SessionInfo,
